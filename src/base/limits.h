@@ -1,0 +1,63 @@
+/* Every limit devicelog enforces, in one place, each with the reason for its value.
+ * docs/LIMITS.md mirrors this table for operators. */
+#ifndef DLOG_LIMITS_H
+#define DLOG_LIMITS_H
+
+/* ---- HTTP ---- */
+/* The longest query string we accept: 1,000 ids of 32 hex plus separators fit in 40 KB. */
+#define DLOG_MAX_QUERY_LEN (64 * 1024)
+/* libmicrohttpd keeps the request line and headers in the per-connection pool; it must be big
+ * enough for the longest query we accept so the handler (not the library) answers oversize. */
+#define DLOG_CONN_MEMORY (128 * 1024)
+/* Total header bytes we accept (431 past it). */
+#define DLOG_MAX_HEADER_BYTES (16 * 1024)
+/* Simultaneous connections per daemon thread and per client address. */
+#define DLOG_MAX_CONNECTIONS 4096
+#define DLOG_MAX_CONNECTIONS_PER_IP 512
+/* Seconds a connection may stay idle (also bounds slow-header and slow-body clients). */
+#define DLOG_CONN_TIMEOUT_S 30
+/* Largest request body: 10,000 events of ~1 KB each with room to spare. 413 before reading. */
+#define DLOG_MAX_BODY (16 * 1024 * 1024)
+/* Largest body for routes other than event ingest (JSON objects of a few fields). */
+#define DLOG_MAX_SMALL_BODY (64 * 1024)
+/* Largest response we build in memory: a page of 1,000 events of the largest allowed size. */
+#define DLOG_MAX_RESPONSE (32 * 1024 * 1024)
+
+/* ---- query grammar ---- */
+/* Filter terms in one request (a real UI sends under 10). */
+#define DLOG_MAX_TERMS 32
+/* Values in one __in/__nin list (SPEC §1). */
+#define DLOG_MAX_IN_VALUES 1000
+/* Page size bounds and default (SPEC §1: clamped, not rejected). */
+#define DLOG_LIMIT_MIN 2
+#define DLOG_LIMIT_MAX 1000
+#define DLOG_LIMIT_DEFAULT 50
+
+/* ---- ingest ---- */
+/* Events in one request: one request is one transaction; 10,000 keeps it under a second. */
+#define DLOG_MAX_BATCH 10000
+/* JSON nesting: an event is an object holding one flat object (data). */
+#define DLOG_MAX_JSON_DEPTH 8
+/* Lengths in bytes. event_type follows the original's maxLength 100. */
+#define DLOG_MAX_DEVICE_ID_LEN 128
+#define DLOG_MAX_EVENT_TYPE_LEN 100
+#define DLOG_MAX_CATEGORY_LEN 64
+#define DLOG_MAX_DESCRIPTION_LEN 1024
+#define DLOG_MAX_IDEMPOTENCY_KEY_LEN 128
+/* data: a flat string-to-string map. */
+#define DLOG_MAX_DATA_KEYS 32
+#define DLOG_MAX_DATA_KEY_LEN 64
+#define DLOG_MAX_DATA_VALUE_LEN 1024
+/* Any single string value in a filter. */
+#define DLOG_MAX_VALUE_LEN 1024
+
+/* ---- accounts and keys ---- */
+#define DLOG_MAX_ACCOUNT_NAME_LEN 64
+#define DLOG_KEY_SECRET_BYTES 32   /* 256 bits from getrandom() */
+#define DLOG_MAX_KEY_LEN 128       /* longest Authorization bearer token we look at */
+
+/* ---- store ---- */
+/* Busy timeout for SQLite locks, milliseconds: longer than the slowest batch commit. */
+#define DLOG_SQLITE_BUSY_MS 10000
+
+#endif

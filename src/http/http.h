@@ -1,0 +1,88 @@
+/* http: the HTTP server (libmicrohttpd), routing, authentication and every response.
+ *
+ * Each request gets a dlog_req on libmicrohttpd's first callback (created in the URI log hook,
+ * so the raw query string is kept) and freed in the completion hook. Handlers in api/ fill the
+ * response through the helpers below; every error leaves through dlog_http_error(), which
+ * writes the API's error body. */
+#ifndef DLOG_HTTP_H
+#define DLOG_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "store/store.h"
+
+struct dlog_server;
+struct dlog_route;
+struct MHD_Connection;
+
+struct dlog_server_config {
+	const char *listen;       /* "HOST:PORT"; port 0 picks a free one */
+	unsigned threads;         /* listening threads sharing the port; 0 = one per CPU */
+	struct dlog_store *store; /* borrowed; outlives the server */
+	const char *tls_cert;     /* PEM files; both or neither */
+	const char *tls_key;
+	bool log_requests;        /* one line per request on stderr */
+};
+
+#define DLOG_MAX_ERR_FIELDS 8
+
+/* One request. Handlers read the request fields and write the response fields. */
+struct dlog_req {
+	/* request */
+	struct dlog_server *srv;
+	struct MHD_Connection *conn;
+	const char *method;
+	char *path;              /* decoded path, without the query */
+	char *query;             /* raw query string (percent-encoded), "" when none */
+	size_t query_len;
+	const char *param;       /* the {id} path segment of the matched route, or NULL */
+	char request_id[DLOG_ID_STRLEN];
+	struct dlog_key_info key; /* the caller, once authenticated */
+	struct dlog_store *store;
+	struct dlog_buf body;    /* request body (bounded by the route) */
+	const char *content_type;
+	dlog_time started;
+	/* response */
+	unsigned status;
+	const char *resp_type;   /* Content-Type; default application/json */
+	struct dlog_buf out;     /* response body */
+	size_t resp_len;         /* bytes sent, for the log line */
+	const char *allow;       /* Allow header for 405 */
+	char allow_buf[64];
+	unsigned retry_after;    /* seconds, for 429/503 */
+	/* error detail for dlog_http_error */
+	int err;
+	char err_message[512];
+	size_t nfields;
+	struct {
+		char name[96];
+		char message[256];
+	} fields[DLOG_MAX_ERR_FIELDS];
+	/* internal state */
+	const struct dlog_route *route;
+	bool seen, failed, queued;
+	size_t header_bytes;
+};
+
+/* Start listening and serving. On failure *out is NULL and errbuf says why. */
+int dlog_server_start(const struct dlog_server_config *cfg, struct dlog_server **out,
+		      char *errbuf, size_t errlen);
+/* The port actually bound (useful with port 0). */
+unsigned dlog_server_port(const struct dlog_server *srv);
+/* Stop accepting, let in-flight requests finish, free. Accepts NULL. */
+void dlog_server_stop(struct dlog_server *srv);
+
+/* Set an error response: status and type from err (base.h code), message printf-style.
+ * Returns err so handlers can `return dlog_http_error(r, DLOG_EINVAL, ...)`. */
+int dlog_http_error(struct dlog_req *r, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Add a {"name","message"} entry to the next error's fields (at most DLOG_MAX_ERR_FIELDS). */
+void dlog_http_error_field(struct dlog_req *r, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Value of a request header (case-insensitive name) or NULL; *len gets its length. */
+const char *dlog_http_header(struct dlog_req *r, const char *name, size_t *len);
+
+#endif

@@ -1,0 +1,189 @@
+/* The route table and the checks every request passes before its handler runs. */
+#include "http/http_int.h"
+
+#include <microhttpd.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "auth/auth.h"
+#include "base/limits.h"
+
+/* Order matters only where a literal segment and "*" compete: literal rows first. */
+static const struct dlog_route routes[] = {
+	{"GET", "/v3/device-events", dlog_api_events_list, true, DLOG_SCOPE_READ, BODY_NONE},
+	{"POST", "/v3/device-events", dlog_api_events_ingest, true, DLOG_SCOPE_WRITE, BODY_EVENTS},
+	{"GET", "/v3/device-events/*", dlog_api_events_get, true, DLOG_SCOPE_READ, BODY_NONE},
+	{"GET", "/v3/devicelog", dlog_api_devicelog_list, true, DLOG_SCOPE_READ, BODY_NONE},
+	{"GET", "/v3/devicelog/*", dlog_api_events_get, true, DLOG_SCOPE_READ, BODY_NONE},
+	{"GET", "/v3/device-event-codes", dlog_api_codes_list, true, DLOG_SCOPE_READ, BODY_NONE},
+	{"GET", "/v3/device-event-codes/*", dlog_api_codes_get, true, DLOG_SCOPE_READ, BODY_NONE},
+};
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* Does path match pattern? Segments compare literally, "*" takes one non-empty segment
+ * (its start is returned in *param, its length in *plen). One trailing '/' is optional. */
+static bool match(const char *pattern, const char *path, const char **param, size_t *plen)
+{
+	const char *p = pattern, *s = path;
+
+	*param = NULL;
+	*plen = 0;
+	while (*p != '\0') {
+		if (*p == '*') {
+			const char *end = strchr(s, '/');
+			size_t n = end ? (size_t)(end - s) : strlen(s);
+
+			if (n == 0)
+				return false;
+			*param = s;
+			*plen = n;
+			s += n;
+			p++;
+			continue;
+		}
+		if (*p != *s)
+			return false;
+		p++;
+		s++;
+	}
+	return *s == '\0' || (s[0] == '/' && s[1] == '\0');
+}
+
+/* Route for method+path; *allow lists the methods the path has when the method is wrong. */
+static const struct dlog_route *find_route(struct dlog_req *r, char *allow, size_t alen,
+					   bool *path_known)
+{
+	const struct dlog_route *found = NULL;
+	const char *param, *fparam = NULL;
+	size_t plen, fplen = 0;
+
+	*path_known = false;
+	allow[0] = '\0';
+	for (size_t i = 0; i < NROUTES; i++) {
+		if (!match(routes[i].pattern, r->path, &param, &plen))
+			continue;
+		if (strstr(allow, routes[i].method) == NULL) {
+			size_t used = strlen(allow);
+
+			snprintf(allow + used, alen - used, "%s%s", used ? ", " : "",
+				 routes[i].method);
+		}
+		*path_known = true;
+		if (found == NULL && strcmp(routes[i].method, r->method) == 0) {
+			found = &routes[i];
+			fparam = param;
+			fplen = plen;
+		}
+	}
+	if (found != NULL && fparam != NULL) {
+		/* the path is our own copy: cut the parameter out in place */
+		((char *)fparam)[fplen] = '\0';
+		r->param = fparam;
+	}
+	return found;
+}
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				    size_t key_size, const char *value, size_t value_size)
+{
+	struct dlog_req *r = cls;
+
+	(void)kind;
+	(void)key;
+	(void)value;
+	r->header_bytes += key_size + value_size + 4;
+	return MHD_YES;
+}
+
+static bool type_is(const char *ct, const char *want)
+{
+	size_t n = strlen(want);
+
+	return ct != NULL && strncasecmp(ct, want, n) == 0 &&
+	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static int check_body(struct dlog_req *r)
+{
+	const char *cl = dlog_http_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH, NULL);
+	size_t max = r->route->body == BODY_EVENTS ? DLOG_MAX_BODY
+		     : r->route->body == BODY_JSON ? DLOG_MAX_SMALL_BODY
+						   : 0;
+	int64_t n = 0;
+
+	if (cl != NULL && dlog_parse_i64(cl, strlen(cl), 0, INT64_MAX, &n) == 0 &&
+	    (uint64_t)n > max)
+		return dlog_http_error(r, DLOG_ETOOBIG, "request body of %lld bytes exceeds %zu",
+				       (long long)n, max);
+	r->body.max = max;
+	if (r->route->body == BODY_NONE)
+		return 0;
+	r->content_type = dlog_http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, NULL);
+	if (type_is(r->content_type, "application/json") ||
+	    (r->route->body == BODY_EVENTS && type_is(r->content_type, "application/x-ndjson")))
+		return 0;
+	return dlog_http_error(r, DLOG_EMEDIA, "Content-Type must be application/json%s",
+			       r->route->body == BODY_EVENTS ? " or application/x-ndjson" : "");
+}
+
+static int check_auth(struct dlog_req *r)
+{
+	size_t len;
+	const char *h = dlog_http_header(r, MHD_HTTP_HEADER_AUTHORIZATION, &len);
+	int rc;
+
+	if (h != NULL && len > DLOG_MAX_KEY_LEN + 16)
+		h = NULL;
+	rc = dlog_auth_check(r->store, h, len, &r->key);
+	if (rc == DLOG_EAUTH)
+		return dlog_http_error(r, rc, h ? "the access key is not valid or was revoked"
+						: "missing Authorization: Bearer <access key>");
+	if (rc != 0)
+		return dlog_http_error(r, rc, "cannot check the access key: %s",
+				       dlog_store_errmsg(r->store));
+	if (r->key.scope < r->route->scope)
+		return dlog_http_error(r, DLOG_EFORBIDDEN, "this key's scope '%s' does not allow it "
+				       "(needs '%s')", dlog_scope_name(r->key.scope),
+				       dlog_scope_name(r->route->scope));
+	return 0;
+}
+
+void http__begin(struct dlog_req *r)
+{
+	bool known;
+
+	if (r->query_len > DLOG_MAX_QUERY_LEN) {
+		dlog_http_error(r, DLOG_EURITOOLONG, "query string longer than %d bytes",
+				DLOG_MAX_QUERY_LEN);
+		return;
+	}
+	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, count_header, r);
+	if (r->header_bytes > DLOG_MAX_HEADER_BYTES) {
+		dlog_http_error(r, DLOG_EHDRTOOBIG, "request headers exceed %d bytes",
+				DLOG_MAX_HEADER_BYTES);
+		return;
+	}
+	r->route = find_route(r, r->allow_buf, sizeof(r->allow_buf), &known);
+	if (r->route == NULL) {
+		if (!known) {
+			dlog_http_error(r, DLOG_ENOTFOUND, "no such resource: %s", r->path);
+			return;
+		}
+		r->allow = r->allow_buf;
+		dlog_http_error(r, DLOG_EMETHOD, "method %s is not supported here; allowed: %s",
+				r->method, r->allow_buf);
+		return;
+	}
+	if (r->route->auth && check_auth(r) != 0)
+		return;
+	check_body(r);
+}
+
+void http__dispatch(struct dlog_req *r)
+{
+	int rc = r->route->fn(r);
+
+	if (rc != 0 && r->err == 0)
+		dlog_http_error(r, rc, "%s", dlog_strerror(rc));
+}

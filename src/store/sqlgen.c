@@ -1,0 +1,259 @@
+/* SQL generation from a parsed query. See sqlgen.h. */
+#include "store/sqlgen.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/limits.h"
+
+/* How a field is stored in the events table. */
+enum col_kind {
+	COL_ID,      /* (seq, created) pair */
+	COL_INT,     /* plain integer column: times */
+	COL_DEVICE,  /* devices.id through the per-account dictionary */
+	COL_STRING,  /* strings.id through the shared string dictionary */
+	COL_OPTSTR,  /* like COL_STRING but NULL when absent (neq/nin match NULL) */
+	COL_FLAG,    /* a bit of e.flags */
+	COL_MTYPE,   /* small integer with a fixed name table */
+};
+
+static const struct {
+	enum col_kind kind;
+	const char *col;
+} columns[DLOG_F_COUNT] = {
+	[DLOG_F_ID] = {COL_ID, NULL},
+	[DLOG_F_DEVICE_ID] = {COL_DEVICE, "e.dev"},
+	[DLOG_F_DATE_TIME] = {COL_INT, "e.ts"},
+	[DLOG_F_EVENT_TYPE] = {COL_STRING, "e.code"},
+	[DLOG_F_DESCRIPTION] = {COL_STRING, "e.descr"},
+	[DLOG_F_STATE_CHANGE] = {COL_FLAG, "(e.flags & 1)"},
+	[DLOG_F_EVENT_TYPE_DESCRIPTION] = {COL_MTYPE, "e.mtype"},
+	[DLOG_F_EVENT_TYPE_CATEGORY] = {COL_STRING, "e.cat"},
+	[DLOG_F_CAMPAIGN_ID] = {COL_OPTSTR, "e.camp"},
+	[DLOG_F_CREATED_AT] = {COL_INT, "e.created"},
+};
+
+void store__sqlgen_init(struct sqlgen *g, enum sql_style style)
+{
+	g->vals = NULL;
+	g->nvals = g->cap = 0;
+	g->style = style;
+	g->err = 0;
+	dlog_buf_init(&g->sql, DLOG_MAX_QUERY_LEN * 4);
+}
+
+void store__sqlgen_done(struct sqlgen *g)
+{
+	dlog_buf_done(&g->sql);
+	free(g->vals);
+	g->vals = NULL;
+	g->nvals = g->cap = 0;
+}
+
+void store__sql(struct sqlgen *g, const char *text)
+{
+	if (g->err == 0)
+		g->err = dlog_buf_adds(&g->sql, text);
+}
+
+static struct sqlv *new_value(struct sqlgen *g)
+{
+	if (g->err != 0)
+		return NULL;
+	if (g->nvals == g->cap) {
+		size_t ncap = g->cap ? g->cap * 2 : 16;
+		struct sqlv *nv = realloc(g->vals, ncap * sizeof(*nv));
+
+		if (nv == NULL) {
+			g->err = DLOG_ENOMEM;
+			return NULL;
+		}
+		g->vals = nv;
+		g->cap = ncap;
+	}
+	g->err = dlog_buf_printf(&g->sql, g->style == SQL_STYLE_PG ? "$%zu" : "?%zu",
+				 g->nvals + 1);
+	if (g->err != 0)
+		return NULL;
+	return &g->vals[g->nvals++];
+}
+
+void store__sql_int(struct sqlgen *g, int64_t v)
+{
+	struct sqlv *sv = new_value(g);
+
+	if (sv != NULL) {
+		sv->type = SQLV_INT;
+		sv->i = v;
+		sv->s = NULL;
+	}
+}
+
+void store__sql_text(struct sqlgen *g, const char *s)
+{
+	struct sqlv *sv = new_value(g);
+
+	if (sv != NULL) {
+		sv->type = SQLV_TEXT;
+		sv->s = s;
+		sv->i = 0;
+	}
+}
+
+static bool negated(enum dlog_op op)
+{
+	return op == DLOG_OP_NEQ || op == DLOG_OP_NIN;
+}
+
+/* "(v1, v2, ...)" of the term's values as the column stores them. */
+static void value_list(struct sqlgen *g, const struct dlog_term *t, enum col_kind kind)
+{
+	store__sql(g, "(");
+	for (size_t i = 0; i < t->n; i++) {
+		if (i > 0)
+			store__sql(g, ",");
+		switch (kind) {
+		case COL_INT:
+			store__sql_int(g, t->v.times[i]);
+			break;
+		case COL_FLAG:
+			store__sql_int(g, t->v.flags[i] ? 1 : 0);
+			break;
+		case COL_MTYPE: {
+			enum dlog_mtype m;
+			const char *s = t->v.strs[i];
+			/* An unknown name matches no event; -1 is never stored. */
+			store__sql_int(g, dlog_mtype_parse(s, strlen(s), &m) == 0 ? (int64_t)m : -1);
+			break;
+		}
+		default:
+			store__sql_text(g, t->v.strs[i]);
+		}
+	}
+	store__sql(g, ")");
+}
+
+static void term_id(struct sqlgen *g, const struct dlog_term *t)
+{
+	if (negated(t->op))
+		store__sql(g, "NOT ");
+	store__sql(g, "(e.seq, e.created) IN (VALUES ");
+	for (size_t i = 0; i < t->n; i++) {
+		store__sql(g, i ? ",(" : "(");
+		store__sql_int(g, (int64_t)t->v.ids[i].seq);
+		store__sql(g, ",");
+		store__sql_int(g, t->v.ids[i].created);
+		store__sql(g, ")");
+	}
+	store__sql(g, ")");
+}
+
+/* Dictionary-coded columns compare ids: resolve the texts by subquery. */
+static void term_dict(struct sqlgen *g, int64_t account_id, const struct dlog_term *t,
+		      enum col_kind kind, const char *col)
+{
+	bool neg = negated(t->op);
+
+	if (neg && kind == COL_OPTSTR) {
+		/* SPEC: an event without the field is "not in" any list. */
+		store__sql(g, "(");
+		store__sql(g, col);
+		store__sql(g, " IS NULL OR ");
+	}
+	store__sql(g, col);
+	store__sql(g, neg ? " NOT IN " : " IN ");
+	if (kind == COL_DEVICE) {
+		store__sql(g, "(SELECT id FROM devices WHERE account_id = ");
+		store__sql_int(g, account_id);
+		store__sql(g, " AND device_id IN ");
+	} else {
+		store__sql(g, "(SELECT id FROM strings WHERE s IN ");
+	}
+	value_list(g, t, COL_STRING);
+	store__sql(g, ")");
+	if (neg && kind == COL_OPTSTR)
+		store__sql(g, ")");
+}
+
+static void term_plain(struct sqlgen *g, const struct dlog_term *t, enum col_kind kind,
+		       const char *col)
+{
+	static const char *const ops[DLOG_OP_COUNT] = {
+		[DLOG_OP_EQ] = " = ",	   [DLOG_OP_NEQ] = " <> ",  [DLOG_OP_IN] = " IN ",
+		[DLOG_OP_NIN] = " NOT IN ", [DLOG_OP_LTE] = " <= ", [DLOG_OP_GTE] = " >= ",
+	};
+
+	store__sql(g, col);
+	store__sql(g, ops[t->op]);
+	if (t->op == DLOG_OP_IN || t->op == DLOG_OP_NIN) {
+		value_list(g, t, kind);
+		return;
+	}
+	/* single value: reuse the list writer without its parentheses */
+	switch (kind) {
+	case COL_INT:
+		store__sql_int(g, t->v.times[0]);
+		break;
+	case COL_FLAG:
+		store__sql_int(g, t->v.flags[0] ? 1 : 0);
+		break;
+	default: {
+		enum dlog_mtype m;
+		const char *s = t->v.strs[0];
+
+		store__sql_int(g, dlog_mtype_parse(s, strlen(s), &m) == 0 ? (int64_t)m : -1);
+	}
+	}
+}
+
+static void term(struct sqlgen *g, int64_t account_id, const struct dlog_term *t)
+{
+	enum col_kind kind = columns[t->field].kind;
+	const char *col = columns[t->field].col;
+
+	switch (kind) {
+	case COL_ID:
+		term_id(g, t);
+		break;
+	case COL_DEVICE:
+	case COL_STRING:
+	case COL_OPTSTR:
+		term_dict(g, account_id, t, kind, col);
+		break;
+	default:
+		term_plain(g, t, kind, col);
+	}
+}
+
+static void cursor(struct sqlgen *g, const struct dlog_query *q)
+{
+	/* Ids order as (seq, created); seq is unique, so the pair compare reduces to a seq range
+	 * (which the rowid B-tree serves) plus a tie-break on the cursor's own seq. */
+	bool asc = q->order == DLOG_ORDER_ASC;
+	/* A well-formed id may exceed what a column holds: clamp, which keeps its position. */
+	int64_t seq = q->after.seq > INT64_MAX ? INT64_MAX : (int64_t)q->after.seq;
+	int64_t created = q->after.seq > INT64_MAX || q->after.created < 0 ? INT64_MAX
+									  : q->after.created;
+
+	store__sql(g, asc ? " AND e.seq >= " : " AND e.seq <= ");
+	store__sql_int(g, seq);
+	store__sql(g, asc ? " AND (e.seq > " : " AND (e.seq < ");
+	store__sql_int(g, seq);
+	store__sql(g, asc ? " OR e.created > " : " OR e.created < ");
+	store__sql_int(g, created);
+	store__sql(g, ")");
+}
+
+void store__sql_where(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+		      bool with_after)
+{
+	store__sql(g, "e.account_id = ");
+	store__sql_int(g, account_id);
+	for (size_t i = 0; i < q->nterms; i++) {
+		store__sql(g, " AND ");
+		term(g, account_id, &q->terms[i]);
+	}
+	if (with_after && q->has_after)
+		cursor(g, q);
+}

@@ -1,0 +1,39 @@
+/* Private to src/store/: SQL text generated from a parsed dlog_query, shared by backends.
+ * Column names come only from the fixed table in sqlgen.c; every value is a bound parameter. */
+#ifndef DLOG_STORE_SQLGEN_H
+#define DLOG_STORE_SQLGEN_H
+
+#include "store/store.h"
+
+enum sqlv_type { SQLV_INT, SQLV_TEXT };
+
+struct sqlv {
+	enum sqlv_type type;
+	int64_t i;
+	const char *s; /* borrowed from the dlog_query */
+};
+
+enum sql_style { SQL_STYLE_SQLITE, SQL_STYLE_PG };
+
+struct sqlgen {
+	struct dlog_buf sql;
+	struct sqlv *vals;
+	size_t nvals, cap;
+	enum sql_style style;
+	int err;
+};
+
+void store__sqlgen_init(struct sqlgen *g, enum sql_style style);
+void store__sqlgen_done(struct sqlgen *g);
+/* Append literal SQL (trusted text from this program only). */
+void store__sql(struct sqlgen *g, const char *text);
+/* Append a placeholder bound to an integer / a string. */
+void store__sql_int(struct sqlgen *g, int64_t v);
+void store__sql_text(struct sqlgen *g, const char *s);
+
+/* Append "e.account_id = ? AND <every term>" and, when with_after and q->has_after, the cursor
+ * condition. Table alias of events is "e"; it also refers to tables devices and strings. */
+void store__sql_where(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+		      bool with_after);
+
+#endif

@@ -1,0 +1,937 @@
+/* The embedded SQLite backend.
+ *
+ * One writer connection (a mutex serialises writers; WAL lets readers go on meanwhile) and a
+ * pool of reader connections. Device ids and repeated strings (codes, categories, descriptions,
+ * campaign ids) are dictionary-coded, so an event row holds small integers; see docs/STORAGE.md.
+ * Commits are durable (synchronous=FULL) before append returns. */
+#include "store/store_int.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/limits.h"
+#include "store/sqlgen.h"
+
+/* PRAGMA application_id marks a devicelog database ("dlog"): anything else is foreign. */
+#define APP_ID 0x646c6f67
+#define STMT_CACHE 32
+#define MAX_READERS 64
+
+/* Schema migrations: entry i brings user_version i to i+1. Append only. */
+static const char *const migrations[] = {
+	/* 1: the first schema */
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+	"CREATE TABLE accounts(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	" created_at INTEGER NOT NULL);"
+	"CREATE TABLE api_keys(id INTEGER PRIMARY KEY, key_id TEXT NOT NULL UNIQUE,"
+	" account_id INTEGER NOT NULL REFERENCES accounts(id), scope INTEGER NOT NULL,"
+	" hash BLOB NOT NULL UNIQUE, name TEXT NOT NULL DEFAULT '',"
+	" created_at INTEGER NOT NULL, revoked_at INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE devices(id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL,"
+	" device_id TEXT NOT NULL, UNIQUE(account_id, device_id));"
+	"CREATE TABLE strings(id INTEGER PRIMARY KEY, s TEXT NOT NULL UNIQUE);"
+	"CREATE TABLE events(seq INTEGER PRIMARY KEY, account_id INTEGER NOT NULL,"
+	" dev INTEGER NOT NULL, ts INTEGER NOT NULL, created INTEGER NOT NULL,"
+	" code INTEGER NOT NULL, mtype INTEGER NOT NULL, cat INTEGER NOT NULL,"
+	" descr INTEGER NOT NULL, flags INTEGER NOT NULL, camp INTEGER, extra TEXT,"
+	" idem TEXT, idem_hash BLOB);"
+	"CREATE INDEX events_account ON events(account_id);"
+	"CREATE INDEX events_dev ON events(dev);"
+	"CREATE INDEX events_code ON events(account_id, code);"
+	"CREATE UNIQUE INDEX events_idem ON events(account_id, idem) WHERE idem IS NOT NULL;"
+	"INSERT INTO meta VALUES('application', 'devicelog');",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+struct cached_stmt {
+	char *sql;
+	sqlite3_stmt *st;
+	uint64_t used;
+};
+
+struct conn {
+	sqlite3 *db;
+	struct cached_stmt cache[STMT_CACHE];
+	uint64_t tick;
+};
+
+struct ctx {
+	char *path;
+	pthread_mutex_t wlock; /* serialises every write transaction on w */
+	struct conn w;
+	uint64_t next_seq;     /* guarded by wlock */
+	dlog_time last_created;
+	pthread_mutex_t plock; /* guards the reader pool */
+	struct conn *readers[MAX_READERS];
+	size_t nfree;
+	struct conn *free_readers[MAX_READERS];
+	size_t nreaders;
+};
+
+static __thread char errmsg[512];
+
+static int fail(int rc, sqlite3 *db, const char *what)
+{
+	int err = sqlite3_extended_errcode(db);
+	int primary = err & 0xff;
+
+	snprintf(errmsg, sizeof(errmsg), "%s: %s", what, db ? sqlite3_errmsg(db) : "no database");
+	if (primary == SQLITE_FULL || primary == SQLITE_READONLY || primary == SQLITE_BUSY ||
+	    primary == SQLITE_LOCKED || primary == SQLITE_CANTOPEN || primary == SQLITE_IOERR)
+		return DLOG_EUNAVAIL;
+	if (primary == SQLITE_NOMEM)
+		return DLOG_ENOMEM;
+	if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)
+		return DLOG_ESCHEMA;
+	(void)rc;
+	return DLOG_ESTORE;
+}
+
+/* ---- connections and the statement cache ---- */
+
+static void conn_close(struct conn *c)
+{
+	for (size_t i = 0; i < STMT_CACHE; i++) {
+		sqlite3_finalize(c->cache[i].st);
+		free(c->cache[i].sql);
+	}
+	sqlite3_close_v2(c->db);
+	memset(c, 0, sizeof(*c));
+}
+
+/* A ready statement for sql, from the cache when it was prepared before on this connection.
+ * The caller resets it (stmt_done) after use. */
+static int conn_prepare(struct conn *c, const char *sql, sqlite3_stmt **out)
+{
+	struct cached_stmt *victim = &c->cache[0];
+	int rc;
+
+	for (size_t i = 0; i < STMT_CACHE; i++) {
+		struct cached_stmt *e = &c->cache[i];
+
+		if (e->sql != NULL && strcmp(e->sql, sql) == 0) {
+			e->used = ++c->tick;
+			*out = e->st;
+			return 0;
+		}
+		if (e->used < victim->used)
+			victim = e;
+	}
+	sqlite3_finalize(victim->st);
+	free(victim->sql);
+	victim->st = NULL;
+	victim->used = 0;
+	victim->sql = strdup(sql);
+	if (victim->sql == NULL)
+		return DLOG_ENOMEM;
+	rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &victim->st, NULL);
+	if (rc != SQLITE_OK) {
+		free(victim->sql);
+		victim->sql = NULL;
+		return fail(rc, c->db, "prepare");
+	}
+	victim->used = ++c->tick;
+	*out = victim->st;
+	return 0;
+}
+
+static void stmt_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : fail(rc, db, "exec");
+}
+
+static int conn_open(const char *path, bool create, struct conn *c)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		rc = fail(rc, c->db, "open");
+		conn_close(c);
+		return rc == DLOG_ESTORE ? DLOG_EUNAVAIL : rc;
+	}
+	sqlite3_busy_timeout(c->db, DLOG_SQLITE_BUSY_MS);
+	sqlite3_extended_result_codes(c->db, 1);
+	/* WAL: readers never block the writer. FULL: a commit is on disk before we answer. */
+	rc = exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+			 "PRAGMA cache_size=-8192; PRAGMA temp_store=MEMORY;");
+	if (rc != 0)
+		conn_close(c);
+	return rc;
+}
+
+static int pragma_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return fail(rc, db, sql);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		rc = fail(rc, db, sql);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Refuse foreign and newer files; bring older ones up to SCHEMA_VERSION. */
+static int migrate(sqlite3 *db)
+{
+	int64_t app = 0, version = 0, tables = 0;
+	int rc;
+
+	rc = pragma_int(db, "SELECT count(*) FROM sqlite_master", &tables);
+	if (rc == 0)
+		rc = pragma_int(db, "PRAGMA application_id", &app);
+	if (rc == 0)
+		rc = pragma_int(db, "PRAGMA user_version", &version);
+	if (rc != 0)
+		return rc;
+	if (tables > 0 && app != APP_ID) {
+		snprintf(errmsg, sizeof(errmsg), "not a devicelog database (foreign SQLite file)");
+		return DLOG_ESCHEMA;
+	}
+	if (version > SCHEMA_VERSION) {
+		snprintf(errmsg, sizeof(errmsg),
+			 "database schema %lld is newer than this devicelog (%d)",
+			 (long long)version, SCHEMA_VERSION);
+		return DLOG_ESCHEMA;
+	}
+	for (int64_t v = version; v < SCHEMA_VERSION; v++) {
+		char tail[96];
+
+		snprintf(tail, sizeof(tail), "PRAGMA application_id=%d; PRAGMA user_version=%lld;",
+			 APP_ID, (long long)v + 1);
+		rc = exec(db, "BEGIN IMMEDIATE");
+		if (rc == 0)
+			rc = exec(db, migrations[v]);
+		if (rc == 0)
+			rc = exec(db, tail);
+		if (rc == 0)
+			rc = exec(db, "COMMIT");
+		if (rc != 0) {
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int load_counters(struct ctx *c)
+{
+	int64_t seq = 0, created = 0;
+	int rc = pragma_int(c->w.db, "SELECT coalesce(max(seq), 0) FROM events", &seq);
+
+	if (rc == 0)
+		rc = pragma_int(c->w.db,
+				"SELECT coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0)",
+				&created);
+	if (rc != 0)
+		return rc;
+	/* meta.last_seq keeps seqs from being reused after the newest events were deleted */
+	c->next_seq = (uint64_t)(seq > created ? seq : created) + 1;
+	rc = pragma_int(c->w.db, "SELECT coalesce(max(created), 0) FROM events", &created);
+	c->last_created = created;
+	return rc;
+}
+
+static void sqlite_close(void *vctx)
+{
+	struct ctx *c = vctx;
+
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->nreaders; i++) {
+		conn_close(c->readers[i]);
+		free(c->readers[i]);
+	}
+	if (c->w.db != NULL) {
+		/* a clean close checkpoints the WAL into the main file */
+		conn_close(&c->w);
+	}
+	pthread_mutex_destroy(&c->wlock);
+	pthread_mutex_destroy(&c->plock);
+	free(c->path);
+	free(c);
+}
+
+static int sqlite_open(const char *path, void **out, char *errbuf, size_t errlen)
+{
+	struct ctx *c = calloc(1, sizeof(*c));
+	int rc;
+
+	*out = NULL;
+	if (c == NULL)
+		return DLOG_ENOMEM;
+	pthread_mutex_init(&c->wlock, NULL);
+	pthread_mutex_init(&c->plock, NULL);
+	c->path = strdup(path);
+	if (c->path == NULL) {
+		sqlite_close(c);
+		return DLOG_ENOMEM;
+	}
+	rc = conn_open(path, true, &c->w);
+	if (rc == 0)
+		rc = migrate(c->w.db);
+	if (rc == 0)
+		rc = load_counters(c);
+	if (rc != 0) {
+		if (errbuf != NULL)
+			snprintf(errbuf, errlen, "%s: %s", path, errmsg);
+		sqlite_close(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+static const char *sqlite_errmsg(void *vctx)
+{
+	(void)vctx;
+	return errmsg;
+}
+
+/* ---- reader pool ---- */
+
+static int reader_get(struct ctx *c, struct conn **out)
+{
+	struct conn *r = NULL;
+	int rc;
+
+	pthread_mutex_lock(&c->plock);
+	if (c->nfree > 0)
+		r = c->free_readers[--c->nfree];
+	pthread_mutex_unlock(&c->plock);
+	if (r != NULL) {
+		*out = r;
+		return 0;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return DLOG_ENOMEM;
+	rc = conn_open(c->path, false, r);
+	if (rc != 0) {
+		free(r);
+		return rc;
+	}
+	pthread_mutex_lock(&c->plock);
+	if (c->nreaders == MAX_READERS) {
+		pthread_mutex_unlock(&c->plock);
+		conn_close(r);
+		free(r);
+		snprintf(errmsg, sizeof(errmsg), "too many concurrent readers");
+		return DLOG_EUNAVAIL;
+	}
+	c->readers[c->nreaders++] = r;
+	pthread_mutex_unlock(&c->plock);
+	*out = r;
+	return 0;
+}
+
+static void reader_put(struct ctx *c, struct conn *r)
+{
+	pthread_mutex_lock(&c->plock);
+	c->free_readers[c->nfree++] = r;
+	pthread_mutex_unlock(&c->plock);
+}
+
+/* ---- small write helpers (called with wlock held) ---- */
+
+static int step_done(struct conn *cn, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	stmt_done(st);
+	return rc == SQLITE_DONE ? 0 : fail(rc, cn->db, what);
+}
+
+/* id of text in a dictionary table, inserting it when new. */
+static int dict_id(struct conn *cn, const char *sel, const char *ins, int64_t account_id,
+		   const char *text, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	for (int pass = 0; pass < 2; pass++) {
+		rc = conn_prepare(cn, sel, &st);
+		if (rc != 0)
+			return rc;
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+		if (account_id > 0)
+			sqlite3_bind_int64(st, 2, account_id);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*out = sqlite3_column_int64(st, 0);
+			stmt_done(st);
+			return 0;
+		}
+		stmt_done(st);
+		if (rc != SQLITE_DONE || pass == 1)
+			return fail(rc, cn->db, "dictionary lookup");
+		rc = conn_prepare(cn, ins, &st);
+		if (rc != 0)
+			return rc;
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+		if (account_id > 0)
+			sqlite3_bind_int64(st, 2, account_id);
+		rc = step_done(cn, st, "dictionary insert");
+		if (rc != 0)
+			return rc;
+	}
+	return DLOG_ESTORE;
+}
+
+static int string_id(struct conn *cn, const char *text, int64_t *out)
+{
+	return dict_id(cn, "SELECT id FROM strings WHERE s = ?1",
+		       "INSERT INTO strings(s) VALUES(?1)", 0, text, out);
+}
+
+static int device_id(struct conn *cn, int64_t account_id, const char *text, int64_t *out)
+{
+	return dict_id(cn, "SELECT id FROM devices WHERE device_id = ?1 AND account_id = ?2",
+		       "INSERT INTO devices(device_id, account_id) VALUES(?1, ?2)", account_id,
+		       text, out);
+}
+
+/* ---- accounts and keys ---- */
+
+static int sqlite_account(void *vctx, const char *name, bool create, int64_t *id)
+{
+	struct ctx *c = vctx;
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&c->wlock);
+	rc = conn_prepare(&c->w, "SELECT id FROM accounts WHERE name = ?1", &st);
+	if (rc != 0)
+		goto out;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		stmt_done(st);
+		rc = 0;
+		goto out;
+	}
+	stmt_done(st);
+	if (rc != SQLITE_DONE) {
+		rc = fail(rc, c->w.db, "account lookup");
+		goto out;
+	}
+	if (!create) {
+		rc = DLOG_ENOTFOUND;
+		goto out;
+	}
+	rc = conn_prepare(&c->w, "INSERT INTO accounts(name, created_at) VALUES(?1, ?2)", &st);
+	if (rc != 0)
+		goto out;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, dlog_time_now());
+	rc = step_done(&c->w, st, "account insert");
+	if (rc == 0)
+		*id = sqlite3_last_insert_rowid(c->w.db);
+out:
+	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
+static int sqlite_account_count(void *vctx, int64_t *count)
+{
+	struct ctx *c = vctx;
+	int rc;
+
+	pthread_mutex_lock(&c->wlock);
+	rc = pragma_int(c->w.db, "SELECT count(*) FROM accounts", count);
+	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
+static int sqlite_key_add(void *vctx, const struct dlog_key_info *k, const uint8_t hash[32])
+{
+	struct ctx *c = vctx;
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&c->wlock);
+	rc = conn_prepare(&c->w,
+			  "INSERT INTO api_keys(key_id, account_id, scope, hash, name, created_at)"
+			  " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+			  &st);
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, k->key_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, k->account_id);
+		sqlite3_bind_int(st, 3, (int)k->scope);
+		sqlite3_bind_blob(st, 4, hash, 32, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, k->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, k->created_at);
+		rc = step_done(&c->w, st, "key insert");
+	}
+	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
+#define KEY_COLUMNS                                                                               \
+	"SELECT k.key_id, k.account_id, a.name, k.scope, k.created_at, k.revoked_at, k.name,"     \
+	" k.hash"                                                                                  \
+	" FROM api_keys k JOIN accounts a ON a.id = k.account_id"
+
+static void key_row(sqlite3_stmt *st, struct dlog_key_info *k)
+{
+	memset(k, 0, sizeof(*k));
+	snprintf(k->key_id, sizeof(k->key_id), "%s", (const char *)sqlite3_column_text(st, 0));
+	k->account_id = sqlite3_column_int64(st, 1);
+	snprintf(k->account, sizeof(k->account), "%s", (const char *)sqlite3_column_text(st, 2));
+	k->scope = (enum dlog_scope)sqlite3_column_int(st, 3);
+	k->created_at = sqlite3_column_int64(st, 4);
+	k->revoked_at = sqlite3_column_int64(st, 5);
+	snprintf(k->name, sizeof(k->name), "%s", (const char *)sqlite3_column_text(st, 6));
+}
+
+static int sqlite_key_lookup(void *vctx, const char *key_id, struct dlog_key_info *out,
+			     uint8_t hash[32])
+{
+	struct ctx *c = vctx;
+	struct conn *r;
+	sqlite3_stmt *st;
+	int rc = reader_get(c, &r);
+
+	if (rc != 0)
+		return rc;
+	rc = conn_prepare(r, KEY_COLUMNS " WHERE k.key_id = ?1", &st);
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 7) == 32) {
+			key_row(st, out);
+			memcpy(hash, sqlite3_column_blob(st, 7), 32);
+			rc = 0;
+		} else {
+			rc = rc == SQLITE_DONE ? DLOG_ENOTFOUND : fail(rc, r->db, "key lookup");
+		}
+		stmt_done(st);
+	}
+	reader_put(c, r);
+	return rc;
+}
+
+static int sqlite_key_list(void *vctx, int64_t account_id,
+			   int (*cb)(void *arg, const struct dlog_key_info *k), void *arg)
+{
+	struct ctx *c = vctx;
+	struct conn *r;
+	sqlite3_stmt *st;
+	int rc = reader_get(c, &r);
+
+	if (rc != 0)
+		return rc;
+	rc = conn_prepare(r, KEY_COLUMNS " WHERE ?1 <= 0 OR k.account_id = ?1 ORDER BY k.id", &st);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, account_id);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			struct dlog_key_info k;
+
+			key_row(st, &k);
+			rc = cb(arg, &k);
+			if (rc != 0)
+				break;
+		}
+		if (rc == SQLITE_DONE)
+			rc = 0;
+		else if (rc > 0)
+			rc = fail(rc, r->db, "key list");
+		stmt_done(st);
+	}
+	reader_put(c, r);
+	return rc;
+}
+
+static int sqlite_key_revoke(void *vctx, int64_t account_id, const char *key_id)
+{
+	struct ctx *c = vctx;
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&c->wlock);
+	rc = conn_prepare(&c->w,
+			  "UPDATE api_keys SET revoked_at = CASE WHEN revoked_at = 0 THEN ?3"
+			  " ELSE revoked_at END WHERE key_id = ?1 AND (?2 <= 0 OR account_id = ?2)",
+			  &st);
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, account_id);
+		sqlite3_bind_int64(st, 3, dlog_time_now());
+		rc = step_done(&c->w, st, "key revoke");
+		if (rc == 0 && sqlite3_changes(c->w.db) == 0)
+			rc = DLOG_ENOTFOUND;
+	}
+	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
+/* ---- append ---- */
+
+/* An earlier event with this idempotency key: 0 and *found=false when none. */
+static int idem_check(struct conn *cn, int64_t account_id, const struct dlog_event *e,
+		      bool *found, struct dlog_append_result *res)
+{
+	sqlite3_stmt *st;
+	int rc = conn_prepare(cn,
+			      "SELECT seq, created, idem_hash FROM events"
+			      " WHERE account_id = ?1 AND idem = ?2",
+			      &st);
+
+	*found = false;
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_text(st, 2, e->idempotency_key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const void *h = sqlite3_column_blob(st, 2);
+
+		*found = true;
+		res->id.seq = (uint64_t)sqlite3_column_int64(st, 0);
+		res->id.created = sqlite3_column_int64(st, 1);
+		res->duplicate = true;
+		rc = (sqlite3_column_bytes(st, 2) == 32 && memcmp(h, e->content_hash, 32) == 0)
+			     ? 0
+			     : DLOG_ECONFLICT;
+	} else {
+		rc = rc == SQLITE_DONE ? 0 : fail(rc, cn->db, "idempotency lookup");
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static int insert_event(struct ctx *c, int64_t account_id, const struct dlog_event *e,
+			struct dlog_append_result *res)
+{
+	struct conn *cn = &c->w;
+	int64_t dev, code, cat, descr, camp = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = device_id(cn, account_id, e->device_id, &dev);
+	if (rc == 0)
+		rc = string_id(cn, e->event_type, &code);
+	if (rc == 0)
+		rc = string_id(cn, e->category ? e->category : "", &cat);
+	if (rc == 0)
+		rc = string_id(cn, e->description ? e->description : "", &descr);
+	if (rc == 0 && e->campaign_id != NULL)
+		rc = string_id(cn, e->campaign_id, &camp);
+	if (rc == 0)
+		rc = conn_prepare(cn,
+				  "INSERT INTO events(seq, account_id, dev, ts, created, code, mtype,"
+				  " cat, descr, flags, camp, extra, idem, idem_hash)"
+				  " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+				  &st);
+	if (rc != 0)
+		return rc;
+	res->id.seq = c->next_seq;
+	res->id.created = c->last_created;
+	res->duplicate = false;
+	sqlite3_bind_int64(st, 1, (int64_t)res->id.seq);
+	sqlite3_bind_int64(st, 2, account_id);
+	sqlite3_bind_int64(st, 3, dev);
+	sqlite3_bind_int64(st, 4, e->date_time);
+	sqlite3_bind_int64(st, 5, res->id.created);
+	sqlite3_bind_int64(st, 6, code);
+	sqlite3_bind_int(st, 7, (int)e->mtype);
+	sqlite3_bind_int64(st, 8, cat);
+	sqlite3_bind_int64(st, 9, descr);
+	sqlite3_bind_int(st, 10, e->state_change ? 1 : 0);
+	if (e->campaign_id != NULL)
+		sqlite3_bind_int64(st, 11, camp);
+	if (e->data_extra != NULL)
+		sqlite3_bind_text(st, 12, e->data_extra, -1, SQLITE_STATIC);
+	if (e->idempotency_key != NULL) {
+		sqlite3_bind_text(st, 13, e->idempotency_key, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 14, e->content_hash, 32, SQLITE_STATIC);
+	}
+	rc = step_done(cn, st, "event insert");
+	if (rc == 0)
+		c->next_seq++;
+	return rc;
+}
+
+static int append_all(struct ctx *c, int64_t account_id, const struct dlog_event *ev, size_t n,
+		      struct dlog_append_result *results, size_t *conflict_index)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool found = false;
+		int rc = 0;
+
+		if (ev[i].idempotency_key != NULL)
+			rc = idem_check(&c->w, account_id, &ev[i], &found, &results[i]);
+		if (rc == 0 && !found)
+			rc = insert_event(c, account_id, &ev[i], &results[i]);
+		if (rc != 0) {
+			if (rc == DLOG_ECONFLICT && conflict_index != NULL)
+				*conflict_index = i;
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int sqlite_append(void *vctx, int64_t account_id, const struct dlog_event *ev, size_t n,
+			 struct dlog_append_result *results, size_t *conflict_index)
+{
+	struct ctx *c = vctx;
+	uint64_t seq0;
+	dlog_time now = dlog_time_now();
+	char mark[96];
+	int rc;
+
+	pthread_mutex_lock(&c->wlock);
+	seq0 = c->next_seq;
+	/* created never goes backwards, so id order (seq, created) stays creation order even if
+	 * the clock steps back */
+	if (now > c->last_created)
+		c->last_created = now;
+	rc = exec(c->w.db, "BEGIN IMMEDIATE");
+	if (rc != 0)
+		goto out;
+	rc = append_all(c, account_id, ev, n, results, conflict_index);
+	if (rc == 0 && c->next_seq != seq0) {
+		snprintf(mark, sizeof(mark),
+			 "INSERT OR REPLACE INTO meta VALUES('last_seq', %llu)",
+			 (unsigned long long)(c->next_seq - 1));
+		rc = exec(c->w.db, mark);
+	}
+	if (rc == 0)
+		rc = exec(c->w.db, "COMMIT");
+	if (rc != 0) {
+		sqlite3_exec(c->w.db, "ROLLBACK", NULL, NULL, NULL);
+		c->next_seq = seq0;
+	}
+out:
+	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
+/* ---- reads ---- */
+
+#define EVENT_SELECT                                                                              \
+	"SELECT e.seq, e.created, e.ts, d.device_id, c.s, e.mtype, k.s, ds.s, e.flags, cp.s,"     \
+	" e.extra, e.idem FROM events e CROSS JOIN devices d ON d.id = e.dev"                     \
+	" CROSS JOIN strings c ON c.id = e.code CROSS JOIN strings k ON k.id = e.cat"             \
+	" CROSS JOIN strings ds ON ds.id = e.descr LEFT JOIN strings cp ON cp.id = e.camp"
+
+static void event_row(sqlite3_stmt *st, struct dlog_event *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->id.seq = (uint64_t)sqlite3_column_int64(st, 0);
+	e->id.created = sqlite3_column_int64(st, 1);
+	e->date_time = sqlite3_column_int64(st, 2);
+	e->device_id = (const char *)sqlite3_column_text(st, 3);
+	e->event_type = (const char *)sqlite3_column_text(st, 4);
+	e->mtype = (enum dlog_mtype)sqlite3_column_int(st, 5);
+	e->category = (const char *)sqlite3_column_text(st, 6);
+	e->description = (const char *)sqlite3_column_text(st, 7);
+	e->state_change = (sqlite3_column_int(st, 8) & 1) != 0;
+	e->campaign_id = (const char *)sqlite3_column_text(st, 9);
+	e->data_extra = (const char *)sqlite3_column_text(st, 10);
+	e->idempotency_key = (const char *)sqlite3_column_text(st, 11);
+}
+
+static int bind_all(sqlite3_stmt *st, const struct sqlgen *g)
+{
+	for (size_t i = 0; i < g->nvals; i++) {
+		const struct sqlv *v = &g->vals[i];
+		int rc = v->type == SQLV_INT
+				 ? sqlite3_bind_int64(st, (int)i + 1, v->i)
+				 : sqlite3_bind_text(st, (int)i + 1, v->s, -1, SQLITE_STATIC);
+		if (rc != SQLITE_OK)
+			return DLOG_ESTORE;
+	}
+	return 0;
+}
+
+/* Prepare g's SQL on r (cached when the text repeats) with its values bound. */
+static int prepare_gen(struct conn *r, const struct sqlgen *g, sqlite3_stmt **st)
+{
+	int rc;
+
+	if (g->err != 0)
+		return g->err;
+	rc = conn_prepare(r, g->sql.data, st);
+	if (rc == 0 && (rc = bind_all(*st, g)) != 0)
+		stmt_done(*st);
+	return rc;
+}
+
+static int run_rows(struct conn *r, const struct sqlgen *g, int limit, dlog_event_cb cb,
+		    void *arg, bool *has_more)
+{
+	sqlite3_stmt *st;
+	int rows = 0;
+	int rc = prepare_gen(r, g, &st);
+
+	if (rc != 0)
+		return rc;
+	*has_more = false;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct dlog_event e;
+
+		if (rows == limit) {
+			*has_more = true;
+			break;
+		}
+		event_row(st, &e);
+		rows++;
+		rc = cb(arg, &e);
+		if (rc != 0)
+			break;
+	}
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		rc = 0;
+	else if (rc > 0)
+		rc = fail(rc, r->db, "query");
+	stmt_done(st);
+	return rc;
+}
+
+static int count_rows(struct conn *r, int64_t account_id, const struct dlog_query *q,
+		      int64_t *total)
+{
+	struct sqlgen g;
+	sqlite3_stmt *st;
+	int rc;
+
+	store__sqlgen_init(&g, SQL_STYLE_SQLITE);
+	store__sql(&g, "SELECT count(*) FROM events e WHERE ");
+	store__sql_where(&g, account_id, q, false);
+	rc = prepare_gen(r, &g, &st);
+	if (rc == 0) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*total = sqlite3_column_int64(st, 0);
+			rc = 0;
+		} else {
+			rc = fail(rc, r->db, "count");
+		}
+		stmt_done(st);
+	}
+	store__sqlgen_done(&g);
+	return rc;
+}
+
+static int sqlite_query(void *vctx, int64_t account_id, const struct dlog_query *q,
+			dlog_event_cb cb, void *arg, bool *has_more, int64_t *total)
+{
+	struct ctx *c = vctx;
+	struct conn *r;
+	struct sqlgen g;
+	char tail[64];
+	int rc = reader_get(c, &r);
+
+	if (rc != 0)
+		return rc;
+	/* One read transaction: the page and its total see the same snapshot. */
+	rc = exec(r->db, "BEGIN");
+	if (rc != 0)
+		goto out;
+	store__sqlgen_init(&g, SQL_STYLE_SQLITE);
+	store__sql(&g, EVENT_SELECT " WHERE ");
+	store__sql_where(&g, account_id, q, true);
+	/* LIMIT is a literal so the statement text repeats per page size and stays cached */
+	snprintf(tail, sizeof(tail), " ORDER BY e.seq %s LIMIT %d",
+		 q->order == DLOG_ORDER_DESC ? "DESC" : "ASC", q->limit + 1);
+	store__sql(&g, tail);
+	rc = run_rows(r, &g, q->limit, cb, arg, has_more);
+	store__sqlgen_done(&g);
+	if (rc == 0 && q->include_total)
+		rc = count_rows(r, account_id, q, total);
+	sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+out:
+	reader_put(c, r);
+	return rc;
+}
+
+static int sqlite_get(void *vctx, int64_t account_id, const struct dlog_id *id, dlog_event_cb cb,
+		      void *arg)
+{
+	struct ctx *c = vctx;
+	struct conn *r;
+	sqlite3_stmt *st;
+	int rc = reader_get(c, &r);
+
+	if (rc != 0)
+		return rc;
+	if (id->seq > INT64_MAX) {
+		rc = DLOG_ENOTFOUND;
+		goto out;
+	}
+	rc = conn_prepare(r, EVENT_SELECT " WHERE e.seq = ?1 AND e.created = ?2 AND e.account_id = ?3",
+			  &st);
+	if (rc != 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, (int64_t)id->seq);
+	sqlite3_bind_int64(st, 2, id->created);
+	sqlite3_bind_int64(st, 3, account_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		struct dlog_event e;
+
+		event_row(st, &e);
+		rc = cb(arg, &e);
+	} else {
+		rc = rc == SQLITE_DONE ? DLOG_ENOTFOUND : fail(rc, r->db, "get");
+	}
+	stmt_done(st);
+out:
+	reader_put(c, r);
+	return rc;
+}
+
+static int sqlite_last_seq(void *vctx, uint64_t *seq)
+{
+	struct ctx *c = vctx;
+	struct conn *r;
+	int64_t v = 0;
+	int rc = reader_get(c, &r);
+
+	if (rc != 0)
+		return rc;
+	rc = pragma_int(r->db, "SELECT coalesce(max(seq), 0) FROM events", &v);
+	reader_put(c, r);
+	*seq = (uint64_t)v;
+	return rc;
+}
+
+const struct dlog_store_ops store__sqlite_ops = {
+	.name = "sqlite",
+	.open = sqlite_open,
+	.close = sqlite_close,
+	.errmsg = sqlite_errmsg,
+	.account = sqlite_account,
+	.account_count = sqlite_account_count,
+	.key_add = sqlite_key_add,
+	.key_lookup = sqlite_key_lookup,
+	.key_list = sqlite_key_list,
+	.key_revoke = sqlite_key_revoke,
+	.append = sqlite_append,
+	.query = sqlite_query,
+	.get = sqlite_get,
+	.last_seq = sqlite_last_seq,
+};

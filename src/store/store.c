@@ -1,0 +1,131 @@
+/* The store's public wrappers: pick a backend by URL scheme, then forward. */
+#include "store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+	const char *prefix;
+	const struct dlog_store_ops *ops;
+	bool keep_prefix; /* the backend wants the whole URL (libpq parses it) */
+} backends[] = {
+	{"sqlite:", &store__sqlite_ops, false},
+};
+
+static const char *const scope_names[] = {"read", "write", "admin"};
+
+const char *dlog_scope_name(enum dlog_scope s)
+{
+	if ((unsigned)s < sizeof(scope_names) / sizeof(scope_names[0]))
+		return scope_names[s];
+	return "?";
+}
+
+int dlog_scope_parse(const char *s, enum dlog_scope *out)
+{
+	for (size_t i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++) {
+		if (strcmp(s, scope_names[i]) == 0) {
+			*out = (enum dlog_scope)i;
+			return 0;
+		}
+	}
+	return DLOG_EINVAL;
+}
+
+int dlog_store_open(const char *url, struct dlog_store **out, char *errbuf, size_t errlen)
+{
+	*out = NULL;
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+		size_t plen = strlen(backends[i].prefix);
+		struct dlog_store *s;
+		int rc;
+
+		if (strncmp(url, backends[i].prefix, plen) != 0)
+			continue;
+		s = calloc(1, sizeof(*s));
+		if (s == NULL)
+			return DLOG_ENOMEM;
+		s->ops = backends[i].ops;
+		rc = s->ops->open(backends[i].keep_prefix ? url : url + plen, &s->ctx, errbuf,
+				  errlen);
+		if (rc != 0) {
+			free(s);
+			return rc;
+		}
+		*out = s;
+		return 0;
+	}
+	if (errbuf != NULL)
+		snprintf(errbuf, errlen, "unsupported store URL '%s' (expected sqlite:PATH)", url);
+	return DLOG_EINVAL;
+}
+
+void dlog_store_close(struct dlog_store *s)
+{
+	if (s == NULL)
+		return;
+	s->ops->close(s->ctx);
+	free(s);
+}
+
+const char *dlog_store_errmsg(struct dlog_store *s)
+{
+	return s->ops->errmsg(s->ctx);
+}
+
+int dlog_store_account(struct dlog_store *s, const char *name, bool create, int64_t *account_id)
+{
+	return s->ops->account(s->ctx, name, create, account_id);
+}
+
+int dlog_store_account_count(struct dlog_store *s, int64_t *count)
+{
+	return s->ops->account_count(s->ctx, count);
+}
+
+int dlog_store_key_add(struct dlog_store *s, const struct dlog_key_info *k,
+		       const uint8_t hash[32])
+{
+	return s->ops->key_add(s->ctx, k, hash);
+}
+
+int dlog_store_key_lookup(struct dlog_store *s, const char *key_id, struct dlog_key_info *out,
+			  uint8_t hash[32])
+{
+	return s->ops->key_lookup(s->ctx, key_id, out, hash);
+}
+
+int dlog_store_key_list(struct dlog_store *s, int64_t account_id,
+			int (*cb)(void *arg, const struct dlog_key_info *k), void *arg)
+{
+	return s->ops->key_list(s->ctx, account_id, cb, arg);
+}
+
+int dlog_store_key_revoke(struct dlog_store *s, int64_t account_id, const char *key_id)
+{
+	return s->ops->key_revoke(s->ctx, account_id, key_id);
+}
+
+int dlog_store_append(struct dlog_store *s, int64_t account_id, const struct dlog_event *ev,
+		      size_t n, struct dlog_append_result *results, size_t *conflict_index)
+{
+	return s->ops->append(s->ctx, account_id, ev, n, results, conflict_index);
+}
+
+int dlog_store_query(struct dlog_store *s, int64_t account_id, const struct dlog_query *q,
+		     dlog_event_cb cb, void *arg, bool *has_more, int64_t *total)
+{
+	return s->ops->query(s->ctx, account_id, q, cb, arg, has_more, total);
+}
+
+int dlog_store_get(struct dlog_store *s, int64_t account_id, const struct dlog_id *id,
+		   dlog_event_cb cb, void *arg)
+{
+	return s->ops->get(s->ctx, account_id, id, cb, arg);
+}
+
+int dlog_store_last_seq(struct dlog_store *s, uint64_t *seq)
+{
+	return s->ops->last_seq(s->ctx, seq);
+}

@@ -1,0 +1,115 @@
+/* store: the storage interface. A backend is a const table of operations plus a private
+ * context (store_int.h); callers use only the wrappers below. The same contract test suite
+ * (tests/unit/test_store.c) runs against every backend.
+ *
+ * Thread-safety: a dlog_store may be used from several threads at once; backends keep one
+ * connection per thread or a pool. Writes are serialised inside the backend. */
+#ifndef DLOG_STORE_H
+#define DLOG_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "catalog/catalog.h"
+#include "query/query.h"
+
+struct dlog_store;
+
+/* Key scopes: each includes the ones below it. */
+enum dlog_scope { DLOG_SCOPE_READ = 0, DLOG_SCOPE_WRITE = 1, DLOG_SCOPE_ADMIN = 2 };
+const char *dlog_scope_name(enum dlog_scope s);
+int dlog_scope_parse(const char *s, enum dlog_scope *out);
+
+/* One event. On append, the caller fills the producer fields (strings borrowed for the call;
+ * device_id and event_type required; the others may be NULL/0); the store assigns id. On read,
+ * every pointer is valid only during the row callback. */
+struct dlog_event {
+	struct dlog_id id;             /* seq + created: assigned by the store */
+	dlog_time date_time;
+	const char *device_id;
+	const char *event_type;
+	enum dlog_mtype mtype;         /* resolved by ingest (catalog or producer) */
+	const char *category;          /* resolved by ingest; may be "" */
+	const char *description;       /* resolved by ingest (producer's text or catalog text) */
+	bool state_change;
+	const char *campaign_id;       /* data.campaign_id or NULL */
+	const char *data_extra;        /* the other data keys as a JSON object text, or NULL */
+	const char *idempotency_key;   /* producer's id, or NULL */
+	const uint8_t *content_hash;   /* 32 bytes identifying the producer's content, for
+	                                  idempotent retries; required when idempotency_key set */
+};
+
+/* Result of one appended event. */
+struct dlog_append_result {
+	struct dlog_id id;
+	bool duplicate; /* an earlier event had the same idempotency key and content */
+};
+
+struct dlog_key_info {
+	char key_id[33];      /* public identifier, 32 hex */
+	int64_t account_id;
+	char account[DLOG_ID_STRLEN + 64];
+	enum dlog_scope scope;
+	dlog_time created_at;
+	dlog_time revoked_at; /* 0 when active */
+	char name[65];
+};
+
+/* Open the store named by url ("sqlite:PATH"; "postgresql://..." when built in). Creates and
+ * migrates the schema as needed; refuses a foreign or newer-schema database with DLOG_ESCHEMA.
+ * On failure *out is NULL and, when errbuf is given, a message is written there. */
+int dlog_store_open(const char *url, struct dlog_store **out, char *errbuf, size_t errlen);
+/* Close and free. Waits for nothing: callers stop using it first. Accepts NULL. */
+void dlog_store_close(struct dlog_store *s);
+/* Detail of the last failure on this thread's connection (static or thread-local; never NULL). */
+const char *dlog_store_errmsg(struct dlog_store *s);
+
+/* ---- accounts ---- */
+/* Find the account by name, creating it when create is set. 0, DLOG_ENOTFOUND, store errors. */
+int dlog_store_account(struct dlog_store *s, const char *name, bool create, int64_t *account_id);
+/* Number of accounts (first-start detection). */
+int dlog_store_account_count(struct dlog_store *s, int64_t *count);
+
+/* ---- access keys: only the SHA-256 of the secret is stored ---- */
+int dlog_store_key_add(struct dlog_store *s, const struct dlog_key_info *k,
+		       const uint8_t hash[32]);
+/* Look a key up by its public key id; fills *out and the stored secret hash (the caller
+ * compares in constant time). Revoked keys are returned with revoked_at set. 0 or
+ * DLOG_ENOTFOUND. */
+int dlog_store_key_lookup(struct dlog_store *s, const char *key_id, struct dlog_key_info *out,
+			  uint8_t hash[32]);
+/* Call cb for every key (of one account when account_id > 0, else all), oldest first.
+ * A non-zero return from cb stops the walk and is returned. */
+int dlog_store_key_list(struct dlog_store *s, int64_t account_id,
+			int (*cb)(void *arg, const struct dlog_key_info *k), void *arg);
+/* Revoke by key id (within account_id when > 0). 0 or DLOG_ENOTFOUND. Idempotent. */
+int dlog_store_key_revoke(struct dlog_store *s, int64_t account_id, const char *key_id);
+
+/* ---- events ---- */
+/* Append n events for one account, all or nothing, durable when it returns 0. Ids are assigned
+ * in commit order. results (n entries) receives each event's id and whether it was an
+ * idempotent duplicate. DLOG_ECONFLICT when an idempotency key was used before with other
+ * content (*conflict_index set to that event's position). */
+int dlog_store_append(struct dlog_store *s, int64_t account_id, const struct dlog_event *ev,
+		      size_t n, struct dlog_append_result *results, size_t *conflict_index);
+
+/* Row callback for queries: non-zero stops the walk and is returned by the query. */
+typedef int (*dlog_event_cb)(void *arg, const struct dlog_event *ev);
+
+/* Stream the page q describes (filters, order, after, limit) for one account to cb: at most
+ * q->limit rows; *has_more tells whether more rows match. When q->include_total, *total gets
+ * the count of all matching events regardless of after and limit (else it is left alone). */
+int dlog_store_query(struct dlog_store *s, int64_t account_id, const struct dlog_query *q,
+		     dlog_event_cb cb, void *arg, bool *has_more, int64_t *total);
+
+/* One event by id (seq and created must both match). 0 (cb called once) or DLOG_ENOTFOUND. */
+int dlog_store_get(struct dlog_store *s, int64_t account_id, const struct dlog_id *id,
+		   dlog_event_cb cb, void *arg);
+
+/* Highest sequence number committed so far in the whole store (0 when empty): lets the live
+ * stream start "at the newest event". */
+int dlog_store_last_seq(struct dlog_store *s, uint64_t *seq);
+
+#endif

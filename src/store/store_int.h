@@ -1,0 +1,36 @@
+/* Private to src/store/: the backend operations table. Nobody outside store.c calls ops. */
+#ifndef DLOG_STORE_INT_H
+#define DLOG_STORE_INT_H
+
+#include "store/store.h"
+
+struct dlog_store_ops {
+	const char *name; /* "sqlite" */
+	/* rest: the URL after "sqlite:" (or the whole URL for postgresql). */
+	int (*open)(const char *url, void **ctx, char *errbuf, size_t errlen);
+	void (*close)(void *ctx);
+	const char *(*errmsg)(void *ctx);
+	int (*account)(void *ctx, const char *name, bool create, int64_t *id);
+	int (*account_count)(void *ctx, int64_t *count);
+	int (*key_add)(void *ctx, const struct dlog_key_info *k, const uint8_t hash[32]);
+	int (*key_lookup)(void *ctx, const char *key_id, struct dlog_key_info *out, uint8_t hash[32]);
+	int (*key_list)(void *ctx, int64_t account_id,
+			int (*cb)(void *arg, const struct dlog_key_info *k), void *arg);
+	int (*key_revoke)(void *ctx, int64_t account_id, const char *key_id);
+	int (*append)(void *ctx, int64_t account_id, const struct dlog_event *ev, size_t n,
+		      struct dlog_append_result *results, size_t *conflict_index);
+	int (*query)(void *ctx, int64_t account_id, const struct dlog_query *q, dlog_event_cb cb,
+		     void *arg, bool *has_more, int64_t *total);
+	int (*get)(void *ctx, int64_t account_id, const struct dlog_id *id, dlog_event_cb cb,
+		   void *arg);
+	int (*last_seq)(void *ctx, uint64_t *seq);
+};
+
+struct dlog_store {
+	const struct dlog_store_ops *ops;
+	void *ctx;
+};
+
+extern const struct dlog_store_ops store__sqlite_ops;
+
+#endif
