@@ -11,6 +11,10 @@
 int dlog_api_events_list(struct dlog_req *r);
 int dlog_api_devicelog_list(struct dlog_req *r);
 int dlog_api_events_get(struct dlog_req *r);
+/* stream.c: Server-Sent Events */
+int dlog_api_events_stream(struct dlog_req *r);
+/* summary.c: per-day counts and top failures */
+int dlog_api_events_summary(struct dlog_req *r);
 /* ingest.c */
 int dlog_api_events_ingest(struct dlog_req *r);
 /* codes.c */

@@ -23,6 +23,16 @@
 /* Largest response we build in memory: a page of 1,000 events of the largest allowed size. */
 #define DLOG_MAX_RESPONSE (32 * 1024 * 1024)
 
+/* Live streams: how often new commits are looked for, the heartbeat that keeps proxies from
+ * closing an idle stream, how many streams one key and the whole server may hold open, and how
+ * many events one wake-up sends before letting other connections run. */
+#define DLOG_STREAM_POLL_MS 200
+#define DLOG_STREAM_HEARTBEAT_S 15
+#define DLOG_MAX_STREAMS_PER_KEY 8
+#define DLOG_MAX_STREAMS 1024
+#define DLOG_STREAM_BATCH 200
+#define DLOG_STREAM_BUFFER (1024 * 1024)
+
 /* ---- query grammar ---- */
 /* Filter terms in one request (a real UI sends under 10). */
 #define DLOG_MAX_TERMS 32

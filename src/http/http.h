@@ -61,6 +61,8 @@ struct dlog_req {
 		char name[96];
 		char message[256];
 	} fields[DLOG_MAX_ERR_FIELDS];
+	/* an endless text/event-stream answer instead of out (see dlog_http_stream) */
+	struct http_stream *stream;
 	/* internal state */
 	const struct dlog_route *route;
 	bool seen, failed, queued;
@@ -84,5 +86,19 @@ void dlog_http_error_field(struct dlog_req *r, const char *name, const char *fmt
 	__attribute__((format(printf, 3, 4)));
 /* Value of a request header (case-insensitive name) or NULL; *len gets its length. */
 const char *dlog_http_header(struct dlog_req *r, const char *name, size_t *len);
+
+/* ---- Server-Sent Events ----
+ * A stream answer: produce() runs on the connection's thread each time new events may exist
+ * (a commit was seen, polled every DLOG_STREAM_POLL_MS) and appends whatever is to be sent to
+ * out (bounded); appending nothing makes the connection wait without using its thread. A
+ * heartbeat comment goes out when nothing was sent for DLOG_STREAM_HEARTBEAT_S. done() frees
+ * cls when the connection ends. A negative return from produce() ends the stream. */
+struct dlog_stream_ops {
+	int (*produce)(void *cls, struct dlog_buf *out);
+	void (*done)(void *cls);
+};
+/* Answer r with a stream. Takes ownership of cls (done() is called on every path, also when
+ * this fails). DLOG_ERATE when the key or the server has too many open streams. */
+int dlog_http_stream(struct dlog_req *r, const struct dlog_stream_ops *ops, void *cls);
 
 #endif

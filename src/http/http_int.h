@@ -24,6 +24,16 @@ struct dlog_route {
 };
 
 struct dlog_store *http__store(struct dlog_server *srv);
+
+/* stream.c: the hub that wakes waiting streams (one per server). */
+struct http_hub;
+struct http_hub *http__hub(struct dlog_server *srv);
+struct http_hub *http__hub_new(struct dlog_store *store);
+/* Stop the hub's thread and end every stream (their readers return end-of-stream). */
+void http__hub_stop(struct http_hub *h);
+void http__hub_free(struct http_hub *h);
+/* The MHD response for a request whose handler called dlog_http_stream(). NULL on OOM. */
+struct MHD_Response *http__stream_response(struct dlog_req *r);
 /* First callback: route, method, size, type and auth checks. Sets r->failed on error. */
 void http__begin(struct dlog_req *r);
 /* Body complete: run the handler. */

@@ -13,6 +13,10 @@
 static const struct dlog_route routes[] = {
 	{"GET", "/v3/device-events", dlog_api_events_list, true, DLOG_SCOPE_READ, BODY_NONE},
 	{"POST", "/v3/device-events", dlog_api_events_ingest, true, DLOG_SCOPE_WRITE, BODY_EVENTS},
+	{"GET", "/v3/device-events/stream", dlog_api_events_stream, true, DLOG_SCOPE_READ,
+	 BODY_NONE},
+	{"GET", "/v3/device-events/summary", dlog_api_events_summary, true, DLOG_SCOPE_READ,
+	 BODY_NONE},
 	{"GET", "/v3/device-events/*", dlog_api_events_get, true, DLOG_SCOPE_READ, BODY_NONE},
 	{"GET", "/v3/devicelog", dlog_api_devicelog_list, true, DLOG_SCOPE_READ, BODY_NONE},
 	{"GET", "/v3/devicelog/*", dlog_api_events_get, true, DLOG_SCOPE_READ, BODY_NONE},

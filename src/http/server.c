@@ -27,7 +27,13 @@ struct dlog_server {
 	char *cert, *key; /* PEM text, loaded once */
 	uint64_t rid_base;
 	atomic_uint_fast64_t rid_counter;
+	struct http_hub *hub; /* live streams */
 };
+
+struct http_hub *http__hub(struct dlog_server *srv)
+{
+	return srv->hub;
+}
 
 struct dlog_store *http__store(struct dlog_server *srv)
 {
@@ -107,6 +113,15 @@ static enum MHD_Result queue(struct dlog_req *r)
 
 	r->queued = true;
 	http__finish_response(r);
+	if (r->stream != NULL && r->err == 0) {
+		resp = http__stream_response(r);
+		if (resp == NULL)
+			return MHD_NO;
+		http__add_headers(r, resp);
+		ret = MHD_queue_response(r->conn, r->status, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
 	data = dlog_buf_steal(&r->out, &len);
 	r->resp_len = len;
 	resp = MHD_create_response_from_buffer_with_free_callback(len, data, free);
@@ -237,7 +252,7 @@ static int load_tls(struct dlog_server *srv, char *errbuf, size_t errlen)
 static struct MHD_Daemon *start_one(struct dlog_server *srv, const struct sockaddr_in *sa)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-			 MHD_USE_ITC;
+			 MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
 	struct MHD_OptionItem tls[] = {
 		{MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cert},
 		{MHD_OPTION_HTTPS_MEM_KEY, 0, srv->key},
@@ -286,6 +301,12 @@ int dlog_server_start(const struct dlog_server_config *cfg, struct dlog_server *
 		rc = load_tls(srv, errbuf, errlen);
 	if (rc != 0)
 		goto fail;
+	srv->hub = http__hub_new(cfg->store);
+	if (srv->hub == NULL) {
+		snprintf(errbuf, errlen, "cannot start the stream hub");
+		rc = DLOG_ENOMEM;
+		goto fail;
+	}
 	want = cfg->threads ? cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (want < 1)
 		want = 1;
@@ -325,8 +346,11 @@ void dlog_server_stop(struct dlog_server *srv)
 	/* stop accepting on every daemon first, then let each finish its connections */
 	for (unsigned i = 0; i < srv->nd; i++)
 		MHD_quiesce_daemon(srv->d[i]);
+	/* streams are suspended connections: wake them to end before the daemons stop */
+	http__hub_stop(srv->hub);
 	for (unsigned i = 0; i < srv->nd; i++)
 		MHD_stop_daemon(srv->d[i]);
+	http__hub_free(srv->hub);
 	free(srv->cert);
 	free(srv->key);
 	free(srv);

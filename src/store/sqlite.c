@@ -919,6 +919,85 @@ static int sqlite_last_seq(void *vctx, uint64_t *seq)
 	return rc;
 }
 
+static int summary_days(struct conn *r, int64_t account_id, const struct dlog_query *q,
+			int64_t off, dlog_day_cb cb, void *arg)
+{
+	struct sqlgen g;
+	sqlite3_stmt *st;
+	int rc;
+
+	store__sqlgen_init(&g, SQL_STYLE_SQLITE);
+	store__sql(&g, "SELECT (e.ts + ");
+	store__sql_int(&g, off);
+	store__sql(&g, ") / 86400000000 AS day, e.mtype, count(*) FROM events e WHERE ");
+	store__sql_where(&g, account_id, q, false);
+	store__sql(&g, " GROUP BY day, e.mtype ORDER BY day, e.mtype");
+	rc = prepare_gen(r, &g, &st);
+	if (rc != 0)
+		goto out;
+	while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		rc = cb(arg, sqlite3_column_int64(st, 0), (enum dlog_mtype)sqlite3_column_int(st, 1),
+			sqlite3_column_int64(st, 2));
+	if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc > 0)
+		rc = fail(rc, r->db, "summary");
+	stmt_done(st);
+out:
+	store__sqlgen_done(&g);
+	return rc;
+}
+
+static int summary_codes(struct conn *r, int64_t account_id, const struct dlog_query *q,
+			 dlog_code_count_cb cb, int top_n, void *arg)
+{
+	struct sqlgen g;
+	sqlite3_stmt *st;
+	char tail[96];
+	int rc;
+
+	store__sqlgen_init(&g, SQL_STYLE_SQLITE);
+	store__sql(&g, "SELECT (SELECT s FROM strings WHERE id = e.code), count(*) AS n"
+		       " FROM events e WHERE ");
+	store__sql_where(&g, account_id, q, false);
+	snprintf(tail, sizeof(tail), " AND e.mtype = %d GROUP BY e.code ORDER BY n DESC LIMIT %d",
+		 (int)DLOG_MTYPE_FAIL, top_n);
+	store__sql(&g, tail);
+	rc = prepare_gen(r, &g, &st);
+	if (rc != 0)
+		goto out;
+	while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		rc = cb(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
+	if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc > 0)
+		rc = fail(rc, r->db, "summary");
+	stmt_done(st);
+out:
+	store__sqlgen_done(&g);
+	return rc;
+}
+
+static int sqlite_summary(void *vctx, int64_t account_id, const struct dlog_query *q,
+			  int64_t utc_offset_us, dlog_day_cb day_cb, dlog_code_count_cb code_cb,
+			  int top_n, void *arg)
+{
+	struct ctx *c = vctx;
+	struct conn *r;
+	int rc = reader_get(c, &r);
+
+	if (rc != 0)
+		return rc;
+	rc = exec(r->db, "BEGIN");
+	if (rc == 0 && day_cb != NULL)
+		rc = summary_days(r, account_id, q, utc_offset_us, day_cb, arg);
+	if (rc == 0 && code_cb != NULL && top_n > 0)
+		rc = summary_codes(r, account_id, q, code_cb, top_n, arg);
+	sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+	reader_put(c, r);
+	return rc;
+}
+
 const struct dlog_store_ops store__sqlite_ops = {
 	.name = "sqlite",
 	.open = sqlite_open,
@@ -934,4 +1013,5 @@ const struct dlog_store_ops store__sqlite_ops = {
 	.query = sqlite_query,
 	.get = sqlite_get,
 	.last_seq = sqlite_last_seq,
+	.summary = sqlite_summary,
 };

@@ -129,3 +129,10 @@ int dlog_store_last_seq(struct dlog_store *s, uint64_t *seq)
 {
 	return s->ops->last_seq(s->ctx, seq);
 }
+
+int dlog_store_summary(struct dlog_store *s, int64_t account_id, const struct dlog_query *q,
+		       int64_t utc_offset_us, dlog_day_cb day_cb, dlog_code_count_cb code_cb,
+		       int top_n, void *arg)
+{
+	return s->ops->summary(s->ctx, account_id, q, utc_offset_us, day_cb, code_cb, top_n, arg);
+}

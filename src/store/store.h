@@ -108,6 +108,17 @@ int dlog_store_query(struct dlog_store *s, int64_t account_id, const struct dlog
 int dlog_store_get(struct dlog_store *s, int64_t account_id, const struct dlog_id *id,
 		   dlog_event_cb cb, void *arg);
 
+/* Aggregates for the portal's picture of a period: counts per (day, message type) and the
+ * most frequent FAIL codes, over the events q's filters select (q's order, after and limit are
+ * ignored). Either callback may be NULL to skip its part. Days are counted from the epoch in a zone utc_offset_us east of UTC. day_cb is
+ * called in day order; code_cb at most top_n times, most frequent first. A non-zero return
+ * from a callback stops and is returned. */
+typedef int (*dlog_day_cb)(void *arg, int64_t day, enum dlog_mtype mtype, int64_t count);
+typedef int (*dlog_code_count_cb)(void *arg, const char *code, int64_t count);
+int dlog_store_summary(struct dlog_store *s, int64_t account_id, const struct dlog_query *q,
+		       int64_t utc_offset_us, dlog_day_cb day_cb, dlog_code_count_cb code_cb,
+		       int top_n, void *arg);
+
 /* Highest sequence number committed so far in the whole store (0 when empty): lets the live
  * stream start "at the newest event". */
 int dlog_store_last_seq(struct dlog_store *s, uint64_t *seq);

@@ -24,6 +24,9 @@ struct dlog_store_ops {
 	int (*get)(void *ctx, int64_t account_id, const struct dlog_id *id, dlog_event_cb cb,
 		   void *arg);
 	int (*last_seq)(void *ctx, uint64_t *seq);
+	int (*summary)(void *ctx, int64_t account_id, const struct dlog_query *q,
+		       int64_t utc_offset_us, dlog_day_cb day_cb, dlog_code_count_cb code_cb,
+		       int top_n, void *arg);
 };
 
 struct dlog_store {
