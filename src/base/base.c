@@ -12,23 +12,23 @@ static const struct {
 	int code;
 	const char *name;
 } err_names[] = {
-	{DLOG_OK, "ok"},
-	{DLOG_EINVAL, "invalid"},
-	{DLOG_ENOMEM, "out of memory"},
-	{DLOG_ENOTFOUND, "not found"},
-	{DLOG_ECONFLICT, "conflict"},
-	{DLOG_ESTORE, "store failure"},
-	{DLOG_EUNAVAIL, "unavailable"},
-	{DLOG_EAUTH, "unauthorized"},
-	{DLOG_EFORBIDDEN, "forbidden"},
-	{DLOG_ETOOBIG, "too big"},
-	{DLOG_EMETHOD, "method not supported"},
-	{DLOG_EMEDIA, "unsupported media type"},
-	{DLOG_ERATE, "rate limited"},
-	{DLOG_EIO, "i/o error"},
-	{DLOG_ESCHEMA, "foreign or newer store schema"},
-	{DLOG_EURITOOLONG, "uri too long"},
-	{DLOG_EHDRTOOBIG, "headers too big"},
+    {DLOG_OK, "ok"},
+    {DLOG_EINVAL, "invalid"},
+    {DLOG_ENOMEM, "out of memory"},
+    {DLOG_ENOTFOUND, "not found"},
+    {DLOG_ECONFLICT, "conflict"},
+    {DLOG_ESTORE, "store failure"},
+    {DLOG_EUNAVAIL, "unavailable"},
+    {DLOG_EAUTH, "unauthorized"},
+    {DLOG_EFORBIDDEN, "forbidden"},
+    {DLOG_ETOOBIG, "too big"},
+    {DLOG_EMETHOD, "method not supported"},
+    {DLOG_EMEDIA, "unsupported media type"},
+    {DLOG_ERATE, "rate limited"},
+    {DLOG_EIO, "i/o error"},
+    {DLOG_ESCHEMA, "foreign or newer store schema"},
+    {DLOG_EURITOOLONG, "uri too long"},
+    {DLOG_EHDRTOOBIG, "headers too big"},
 };
 
 const char *dlog_strerror(int err)
@@ -123,8 +123,7 @@ static bool parse_fraction(const char *s, size_t len, unsigned *usec)
 /* Extended form: 2016-11-30T16:25:12[.f]Z. len includes the 'Z'. */
 static bool parse_extended(const char *s, size_t len, struct civil *c)
 {
-	if (len < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
-	    s[16] != ':')
+	if (len < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':')
 		return false;
 	if (!digits(s, 4, &c->year) || !digits(s + 5, 2, &c->mon) || !digits(s + 8, 2, &c->day) ||
 	    !digits(s + 11, 2, &c->hour) || !digits(s + 14, 2, &c->min) ||

@@ -123,8 +123,9 @@ static int parse_limit(struct query__ctx *c, const char *k, size_t kn, const cha
 	if (dlog_parse_i64(v, n, INT64_MIN, INT64_MAX, &x) != 0) {
 		/* SPEC §1 clamps rather than rejects, so a 30-digit limit is just "the most". */
 		if (!looks_integer(v, n))
-			return query__fail(c, k, kn, "limit must be an integer (it is clamped into "
-						     "%d..%d)", DLOG_LIMIT_MIN, DLOG_LIMIT_MAX);
+			return query__fail(c, k, kn,
+			                   "limit must be an integer (clamped into %d..%d)",
+			                   DLOG_LIMIT_MIN, DLOG_LIMIT_MAX);
 		x = v[0] == '-' ? INT64_MIN : INT64_MAX;
 	}
 	if (x < DLOG_LIMIT_MIN)
@@ -180,7 +181,7 @@ static int parse_string(struct query__ctx *c, const char *s, size_t len, bool ne
 
 /* filter=: the legacy form, a query string of filters only, already decoded once. */
 static int parse_filter_param(struct query__ctx *c, const char *k, size_t kn, const char *v,
-			      size_t n)
+                              size_t n)
 {
 	(void)k;
 	(void)kn;
@@ -193,11 +194,8 @@ static const struct {
 	const char *name;
 	control_fn *parse;
 } controls[] = {
-	{"limit", parse_limit},
-	{"order", parse_order},
-	{"after", parse_after},
-	{"include", parse_include},
-	{"filter", parse_filter_param},
+    {"limit", parse_limit},     {"order", parse_order},         {"after", parse_after},
+    {"include", parse_include}, {"filter", parse_filter_param},
 };
 
 /* Index in controls[] of key k, or -1 when k is a filter parameter. */
@@ -213,15 +211,16 @@ static int find_control(const char *k, size_t kn)
 
 /* One decoded key=value pair: a control key (top level only) or a filter term. */
 static int dispatch(struct query__ctx *c, const char *k, size_t kn, const char *v, size_t vn,
-		    bool nested)
+                    bool nested)
 {
 	int i = find_control(k, kn);
 
 	if (i < 0)
 		return query__parse_filter(c, k, kn, v, vn);
 	if (nested)
-		return query__fail(c, k, kn, "'%s' is not allowed inside filter=, only filter terms",
-				   controls[i].name);
+		return query__fail(c, k, kn,
+		                   "'%s' is not allowed inside filter=, only filter terms",
+		                   controls[i].name);
 	return controls[i].parse(c, k, kn, v, vn);
 }
 
@@ -272,7 +271,7 @@ static int parse_string(struct query__ctx *c, const char *s, size_t len, bool ne
 /* ---- public ---- */
 
 int dlog_query_parse(const char *qs, size_t len, enum dlog_query_dialect dialect,
-		     struct dlog_query *q, struct dlog_query_error *err)
+                     struct dlog_query *q, struct dlog_query_error *err)
 {
 	struct dlog_query_error dummy;
 	struct query__ctx c = {.dialect = dialect, .q = q, .err = err ? err : &dummy};
@@ -284,7 +283,7 @@ int dlog_query_parse(const char *qs, size_t len, enum dlog_query_dialect dialect
 	memset(c.err, 0, sizeof(*c.err));
 	if (len > DLOG_MAX_QUERY_LEN)
 		return query__fail(&c, "query", 5, "query string longer than %d bytes",
-				   DLOG_MAX_QUERY_LEN);
+		                   DLOG_MAX_QUERY_LEN);
 	rc = parse_string(&c, qs, len, false);
 	if (rc == DLOG_ENOMEM)
 		query__fail(&c, "", 0, "out of memory");

@@ -23,7 +23,7 @@ struct query__ctx {
 
 /* Fill c->err (name = the parameter as the client wrote it, sanitised) and return DLOG_EINVAL. */
 int query__fail(struct query__ctx *c, const char *name, size_t name_len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* Copy s[0..len) into out[cap] for showing it back to a client: bytes that are not valid UTF-8
  * text, and control characters, become '?'; text past the room (or past max bytes) is cut at a
@@ -36,6 +36,6 @@ enum query__kind query__field_kind(enum dlog_field f);
 /* Parse one decoded filter parameter (key field or field__op, and its value) into a new term
  * appended to c->q. 0, DLOG_EINVAL (c->err filled) or DLOG_ENOMEM. */
 int query__parse_filter(struct query__ctx *c, const char *key, size_t klen, const char *val,
-			size_t vlen);
+                        size_t vlen);
 
 #endif

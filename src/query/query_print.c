@@ -73,7 +73,7 @@ static int put_controls(struct dlog_buf *b, const struct dlog_query *q)
 {
 	char id[DLOG_ID_STRLEN];
 	int rc = dlog_buf_printf(b, "limit=%d&order=%s", q->limit,
-				 q->order == DLOG_ORDER_DESC ? "DESC" : "ASC");
+	                         q->order == DLOG_ORDER_DESC ? "DESC" : "ASC");
 
 	if (rc == 0 && q->has_after) {
 		dlog_id_format(&q->after, id);

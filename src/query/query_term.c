@@ -8,6 +8,9 @@
 
 #define OP(o) (1u << (o))
 #define OPS_SET (OP(DLOG_OP_EQ) | OP(DLOG_OP_NEQ) | OP(DLOG_OP_IN) | OP(DLOG_OP_NIN))
+/* date_time takes no __neq (SPEC §1 lists none for it). */
+#define OPS_DATE                                                                                   \
+	(OP(DLOG_OP_EQ) | OP(DLOG_OP_IN) | OP(DLOG_OP_NIN) | OP(DLOG_OP_LTE) | OP(DLOG_OP_GTE))
 
 /* The fields of SPEC §1 and §2 and the operators each takes. ops_devicelog lists what the
  * deprecated /v3/devicelog/ alias accepts on top (state_change lists, as it always did). */
@@ -17,25 +20,22 @@ static const struct {
 	unsigned ops;
 	unsigned ops_devicelog;
 } fields[DLOG_F_COUNT] = {
-	[DLOG_F_ID] = {"id", QUERY__ID, OPS_SET, 0},
-	[DLOG_F_DEVICE_ID] = {"device_id", QUERY__STR, OPS_SET, 0},
-	[DLOG_F_DATE_TIME] = {"date_time", QUERY__TIME,
-			      OP(DLOG_OP_EQ) | OP(DLOG_OP_IN) | OP(DLOG_OP_NIN) |
-				      OP(DLOG_OP_LTE) | OP(DLOG_OP_GTE),
-			      0},
-	[DLOG_F_EVENT_TYPE] = {"event_type", QUERY__STR, OPS_SET, 0},
-	[DLOG_F_DESCRIPTION] = {"description", QUERY__STR, OPS_SET, 0},
-	[DLOG_F_STATE_CHANGE] = {"state_change", QUERY__FLAG, OP(DLOG_OP_EQ) | OP(DLOG_OP_NEQ),
-				 OP(DLOG_OP_IN) | OP(DLOG_OP_NIN)},
-	[DLOG_F_EVENT_TYPE_DESCRIPTION] = {"event_type_description", QUERY__STR, OPS_SET, 0},
-	[DLOG_F_EVENT_TYPE_CATEGORY] = {"event_type_category", QUERY__STR, OPS_SET, 0},
-	[DLOG_F_CAMPAIGN_ID] = {"campaign_id", QUERY__STR, OPS_SET, 0},
-	[DLOG_F_CREATED_AT] = {"created_at", QUERY__TIME, OP(DLOG_OP_LTE) | OP(DLOG_OP_GTE), 0},
+    [DLOG_F_ID] = {"id", QUERY__ID, OPS_SET, 0},
+    [DLOG_F_DEVICE_ID] = {"device_id", QUERY__STR, OPS_SET, 0},
+    [DLOG_F_DATE_TIME] = {"date_time", QUERY__TIME, OPS_DATE, 0},
+    [DLOG_F_EVENT_TYPE] = {"event_type", QUERY__STR, OPS_SET, 0},
+    [DLOG_F_DESCRIPTION] = {"description", QUERY__STR, OPS_SET, 0},
+    [DLOG_F_STATE_CHANGE] = {"state_change", QUERY__FLAG, OP(DLOG_OP_EQ) | OP(DLOG_OP_NEQ),
+                             OP(DLOG_OP_IN) | OP(DLOG_OP_NIN)},
+    [DLOG_F_EVENT_TYPE_DESCRIPTION] = {"event_type_description", QUERY__STR, OPS_SET, 0},
+    [DLOG_F_EVENT_TYPE_CATEGORY] = {"event_type_category", QUERY__STR, OPS_SET, 0},
+    [DLOG_F_CAMPAIGN_ID] = {"campaign_id", QUERY__STR, OPS_SET, 0},
+    [DLOG_F_CREATED_AT] = {"created_at", QUERY__TIME, OP(DLOG_OP_LTE) | OP(DLOG_OP_GTE), 0},
 };
 
 static const char *const op_names[DLOG_OP_COUNT] = {
-	[DLOG_OP_EQ] = "eq",   [DLOG_OP_NEQ] = "neq", [DLOG_OP_IN] = "in",
-	[DLOG_OP_NIN] = "nin", [DLOG_OP_LTE] = "lte", [DLOG_OP_GTE] = "gte",
+    [DLOG_OP_EQ] = "eq",   [DLOG_OP_NEQ] = "neq", [DLOG_OP_IN] = "in",
+    [DLOG_OP_NIN] = "nin", [DLOG_OP_LTE] = "lte", [DLOG_OP_GTE] = "gte",
 };
 
 const char *dlog_field_name(enum dlog_field f)
@@ -63,7 +63,7 @@ static bool word_is(const char *s, size_t n, const char *word)
 /* Resolve "field" or "field__op". Field names hold single underscores only, so the first "__"
  * ends the field. */
 static int parse_key(struct query__ctx *c, const char *k, size_t kn, enum dlog_field *f,
-		     enum dlog_op *op)
+                     enum dlog_op *op)
 {
 	char shown[QUERY__ECHO_MAX];
 	size_t fl = 0;
@@ -87,8 +87,8 @@ static int parse_key(struct query__ctx *c, const char *k, size_t kn, enum dlog_f
 	}
 	if (oi < 0) {
 		query__echo(shown, sizeof(shown), sizeof(shown), k + fl, kn - fl);
-		return query__fail(c, k, kn, "unknown operator '%s'; use one of __eq __neq __in "
-					     "__nin __lte __gte", shown);
+		return query__fail(c, k, kn, "unknown operator '%s'; use one of %s", shown,
+		                   "__eq __neq __in __nin __lte __gte");
 	}
 	*f = (enum dlog_field)fi;
 	*op = (enum dlog_op)oi;
@@ -106,13 +106,12 @@ static bool op_allowed(const struct query__ctx *c, enum dlog_field f, enum dlog_
 
 /* The "not supported" message, with a hint when the other route family would take it. */
 static int op_refused(struct query__ctx *c, const char *k, size_t kn, enum dlog_field f,
-		      enum dlog_op op)
+                      enum dlog_op op)
 {
-	if (c->dialect == DLOG_DIALECT_EVENTS && (fields[f].ops_devicelog & OP(op)))
-		return query__fail(c, k, kn, "operator __%s is not supported for '%s' here (only "
-					     "on /v3/devicelog/)", op_names[op], fields[f].name);
-	return query__fail(c, k, kn, "operator __%s is not supported for '%s'", op_names[op],
-			   fields[f].name);
+	bool elsewhere = c->dialect == DLOG_DIALECT_EVENTS && (fields[f].ops_devicelog & OP(op));
+
+	return query__fail(c, k, kn, "operator __%s is not supported for '%s'%s", op_names[op],
+	                   fields[f].name, elsewhere ? " here (only on /v3/devicelog/)" : "");
 }
 
 /* Append an empty term (values come next, so dlog_query_done can always free what is there). */
@@ -140,10 +139,10 @@ static int add_term(struct query__ctx *c, const char *k, size_t kn, struct dlog_
 /* ---- values ---- */
 
 static const char TIME_ADVICE[] =
-	"use e.g. 2016-11-30T16:25:12.1234Z, 2016-11-30T16:25:12Z or 20161130T162512Z";
+    "use e.g. 2016-11-30T16:25:12.1234Z, 2016-11-30T16:25:12Z or 20161130T162512Z";
 
 static int parse_str(struct query__ctx *c, const char *k, size_t kn, const char *v, size_t n,
-		     char **out)
+                     char **out)
 {
 	if (n > DLOG_MAX_VALUE_LEN)
 		return query__fail(c, k, kn, "value longer than %d bytes", DLOG_MAX_VALUE_LEN);
@@ -158,7 +157,7 @@ static int parse_str(struct query__ctx *c, const char *k, size_t kn, const char 
 }
 
 static int parse_flag(struct query__ctx *c, const char *k, size_t kn, const char *v, size_t n,
-		      bool *out)
+                      bool *out)
 {
 	char shown[QUERY__ECHO_MAX];
 
@@ -172,7 +171,7 @@ static int parse_flag(struct query__ctx *c, const char *k, size_t kn, const char
 
 /* One value (a whole value, or one item of a list) into slot i of the term. */
 static int parse_value(struct query__ctx *c, const char *k, size_t kn, struct dlog_term *t,
-		       size_t i, const char *v, size_t n)
+                       size_t i, const char *v, size_t n)
 {
 	char shown[QUERY__ECHO_MAX];
 
@@ -191,7 +190,7 @@ static int parse_value(struct query__ctx *c, const char *k, size_t kn, struct dl
 			return 0;
 		query__echo(shown, sizeof(shown), sizeof(shown), v, n);
 		return query__fail(c, k, kn, "'%s' is not an event id (32 lowercase hex digits)",
-				   shown);
+		                   shown);
 	}
 	return DLOG_EINVAL;
 }
@@ -224,7 +223,7 @@ static int alloc_values(struct dlog_term *t, size_t n)
 /* Number of values: 1, or the items of an __in/__nin list. Counted before allocating so a huge
  * list is refused without work. */
 static int count_values(struct query__ctx *c, const char *k, size_t kn, const struct dlog_term *t,
-			const char *v, size_t n, size_t *count)
+                        const char *v, size_t n, size_t *count)
 {
 	*count = 1;
 	if (t->op != DLOG_OP_IN && t->op != DLOG_OP_NIN)
@@ -232,13 +231,13 @@ static int count_values(struct query__ctx *c, const char *k, size_t kn, const st
 	for (size_t i = 0; i < n; i++) {
 		if (v[i] == ',' && ++*count > DLOG_MAX_IN_VALUES)
 			return query__fail(c, k, kn, "at most %d values in a list",
-					   DLOG_MAX_IN_VALUES);
+			                   DLOG_MAX_IN_VALUES);
 	}
 	return 0;
 }
 
 static int parse_values(struct query__ctx *c, const char *k, size_t kn, struct dlog_term *t,
-			const char *v, size_t n)
+                        const char *v, size_t n)
 {
 	bool list = t->op == DLOG_OP_IN || t->op == DLOG_OP_NIN;
 	size_t count, start = 0, slot = 0;
@@ -261,7 +260,7 @@ static int parse_values(struct query__ctx *c, const char *k, size_t kn, struct d
 }
 
 int query__parse_filter(struct query__ctx *c, const char *key, size_t klen, const char *val,
-			size_t vlen)
+                        size_t vlen)
 {
 	/* Initialised because the compiler cannot see that query__fail() never returns 0. */
 	enum dlog_field f = DLOG_F_ID;

@@ -69,37 +69,37 @@ static void test_time_parse_forms(void **state)
 static void test_time_parse_invalid(void **state)
 {
 	static const char *const bad[] = {
-		"2016-02-30T00:00:00Z",      /* Feb 30 */
-		"2023-02-29T00:00:00Z",      /* not a leap year */
-		"1900-02-29T00:00:00Z",      /* century, not a leap year (and before 1970) */
-		"2100-02-29T00:00:00Z",      /* century, not a leap year */
-		"2016-04-31T00:00:00Z",      /* April has 30 days */
-		"2016-13-01T00:00:00Z",      /* month 13 */
-		"2016-00-01T00:00:00Z",      /* month 0 */
-		"2016-01-00T00:00:00Z",      /* day 0 */
-		"2016-11-30T24:00:00Z",      /* hour 24 */
-		"2016-11-30T16:60:00Z",      /* minute 60 */
-		"2016-11-30T16:25:60Z",      /* leap second */
-		"2016-11-30T16:25:12.1234567Z", /* 7 fraction digits */
-		"2016-11-30T16:25:12.Z",     /* dot without digits */
-		"2016-11-30T16:25:12",       /* missing Z */
-		"2016-11-30T16:25:12.123",   /* missing Z after fraction */
-		"2016-11-30T16:25:12+00:00", /* offset instead of Z */
-		"2016-11-30T16:25:12Zjunk",  /* trailing garbage */
-		"2016-11-30T16:25:12ZZ",     /* trailing garbage */
-		"2016-11-30t16:25:12z",      /* lowercase */
-		"2016-11-30 16:25:12Z",      /* space separator */
-		"20161130T162512",           /* basic without Z */
-		"20161130T162512.5Z",        /* basic with fraction */
-		"20161130162512Z",           /* basic without T */
-		"1969-12-31T23:59:59Z",      /* before the epoch */
-		"0000-01-01T00:00:00Z",
-		"2016-1-30T16:25:12Z",
-		"2016-11-30T16:25:1aZ",
-		"-016-11-30T16:25:12Z",
-		"Mon Nov 28 2026 10:00:00 GMT+0000 (Coordinated Universal Time)",
-		"",
-		"Z",
+	    "2016-02-30T00:00:00Z",         /* Feb 30 */
+	    "2023-02-29T00:00:00Z",         /* not a leap year */
+	    "1900-02-29T00:00:00Z",         /* century, not a leap year (and before 1970) */
+	    "2100-02-29T00:00:00Z",         /* century, not a leap year */
+	    "2016-04-31T00:00:00Z",         /* April has 30 days */
+	    "2016-13-01T00:00:00Z",         /* month 13 */
+	    "2016-00-01T00:00:00Z",         /* month 0 */
+	    "2016-01-00T00:00:00Z",         /* day 0 */
+	    "2016-11-30T24:00:00Z",         /* hour 24 */
+	    "2016-11-30T16:60:00Z",         /* minute 60 */
+	    "2016-11-30T16:25:60Z",         /* leap second */
+	    "2016-11-30T16:25:12.1234567Z", /* 7 fraction digits */
+	    "2016-11-30T16:25:12.Z",        /* dot without digits */
+	    "2016-11-30T16:25:12",          /* missing Z */
+	    "2016-11-30T16:25:12.123",      /* missing Z after fraction */
+	    "2016-11-30T16:25:12+00:00",    /* offset instead of Z */
+	    "2016-11-30T16:25:12Zjunk",     /* trailing garbage */
+	    "2016-11-30T16:25:12ZZ",        /* trailing garbage */
+	    "2016-11-30t16:25:12z",         /* lowercase */
+	    "2016-11-30 16:25:12Z",         /* space separator */
+	    "20161130T162512",              /* basic without Z */
+	    "20161130T162512.5Z",           /* basic with fraction */
+	    "20161130162512Z",              /* basic without T */
+	    "1969-12-31T23:59:59Z",         /* before the epoch */
+	    "0000-01-01T00:00:00Z",
+	    "2016-1-30T16:25:12Z",
+	    "2016-11-30T16:25:1aZ",
+	    "-016-11-30T16:25:12Z",
+	    "Mon Nov 28 2026 10:00:00 GMT+0000 (Coordinated Universal Time)",
+	    "",
+	    "Z",
 	};
 	dlog_time t = 7;
 
@@ -144,9 +144,9 @@ static void test_time_format(void **state)
 	assert_string_equal(dlog_time_format(T2016, buf), "2016-11-30T16:25:12.000000Z");
 	assert_string_equal(dlog_time_format(0, buf), "1970-01-01T00:00:00.000000Z");
 	assert_string_equal(dlog_time_format(INT64_C(253402300799999999), buf),
-			    "9999-12-31T23:59:59.999999Z");
+	                    "9999-12-31T23:59:59.999999Z");
 	assert_string_equal(dlog_time_format(INT64_C(1709164800000000) - 1, buf),
-			    "2024-02-28T23:59:59.999999Z");
+	                    "2024-02-28T23:59:59.999999Z");
 	/* Out of range clamps to the parseable range rather than overflowing the buffer. */
 	assert_string_equal(dlog_time_format(-1, buf), "1970-01-01T00:00:00.000000Z");
 	assert_string_equal(dlog_time_format(INT64_MAX, buf), "9999-12-31T23:59:59.999999Z");
@@ -283,9 +283,8 @@ static void test_id(void **state)
 	assert_int_equal(dlog_id_parse("000000000000123400054287262C2A00", 32, &back), DLOG_EINVAL);
 	assert_int_equal(dlog_id_parse(s, 31, &back), DLOG_EINVAL);
 	assert_int_equal(dlog_id_parse("000000000000123400054287262c2a000", 33, &back),
-			 DLOG_EINVAL);
-	assert_int_equal(dlog_id_parse("000000000000123400054287262c2a0g", 32, &back),
-			 DLOG_EINVAL);
+	                 DLOG_EINVAL);
+	assert_int_equal(dlog_id_parse("000000000000123400054287262c2a0g", 32, &back), DLOG_EINVAL);
 	assert_int_equal(dlog_id_parse("", 0, &back), DLOG_EINVAL);
 	assert_int_equal(dlog_id_parse(NULL, 32, &back), DLOG_EINVAL);
 
@@ -316,32 +315,33 @@ static void test_utf8(void **state)
 	(void)state;
 	assert_true(valid(""));
 	assert_true(valid("plain ascii ~!"));
-	assert_true(valid("caf\xc3\xa9"));                 /* U+00E9 */
-	assert_true(valid("\xe2\x82\xac"));                /* U+20AC */
-	assert_true(valid("\xed\x9f\xbf"));                /* U+D7FF, just below surrogates */
-	assert_true(valid("\xee\x80\x80"));                /* U+E000, just above */
-	assert_true(valid("\xf0\x9f\x98\x80"));            /* U+1F600 */
-	assert_true(valid("\xf4\x8f\xbf\xbf"));            /* U+10FFFF */
-	assert_true(valid("\x7f"));                        /* DEL is not in 0..1F */
-	assert_false(valid("\xc0\x80"));                   /* overlong NUL */
-	assert_false(valid("\xc1\xbf"));                   /* overlong */
-	assert_false(valid("\xe0\x80\xaf"));               /* overlong '/' */
-	assert_false(valid("\xf0\x8f\xbf\xbf"));           /* overlong U+FFFF */
-	assert_false(valid("\xed\xa0\x80"));               /* U+D800 surrogate */
-	assert_false(valid("\xed\xbf\xbf"));               /* U+DFFF surrogate */
-	assert_false(valid("\xf4\x90\x80\x80"));           /* U+110000 */
+	assert_true(valid("caf\xc3\xa9"));       /* U+00E9 */
+	assert_true(valid("\xe2\x82\xac"));      /* U+20AC */
+	assert_true(valid("\xed\x9f\xbf"));      /* U+D7FF, just below surrogates */
+	assert_true(valid("\xee\x80\x80"));      /* U+E000, just above */
+	assert_true(valid("\xf0\x9f\x98\x80"));  /* U+1F600 */
+	assert_true(valid("\xf4\x8f\xbf\xbf"));  /* U+10FFFF */
+	assert_true(valid("\x7f"));              /* DEL is not in 0..1F */
+	assert_false(valid("\xc0\x80"));         /* overlong NUL */
+	assert_false(valid("\xc1\xbf"));         /* overlong */
+	assert_false(valid("\xe0\x80\xaf"));     /* overlong '/' */
+	assert_false(valid("\xf0\x8f\xbf\xbf")); /* overlong U+FFFF */
+	assert_false(valid("\xed\xa0\x80"));     /* U+D800 surrogate */
+	assert_false(valid("\xed\xbf\xbf"));     /* U+DFFF surrogate */
+	assert_false(valid("\xf4\x90\x80\x80")); /* U+110000 */
 	assert_false(valid("\xf5\x80\x80\x80"));
 	assert_false(valid("\xff"));
-	assert_false(valid("\x80"));                       /* lone continuation */
-	assert_false(valid("\xc3"));                       /* truncated */
-	assert_false(valid("\xe2\x82"));                   /* truncated */
-	assert_false(valid("\xe2\x82\x41"));               /* bad continuation */
-	assert_false(valid("a\x01" "b"));                  /* control */
+	assert_false(valid("\x80"));         /* lone continuation */
+	assert_false(valid("\xc3"));         /* truncated */
+	assert_false(valid("\xe2\x82"));     /* truncated */
+	assert_false(valid("\xe2\x82\x41")); /* bad continuation */
+	assert_false(valid("a\x01"
+	                   "b")); /* control */
 	assert_false(valid("line\nbreak"));
 	assert_false(valid("tab\there"));
 	assert_false(valid("\x1f"));
-	assert_false(dlog_text_valid("a\0b", 3));          /* NUL */
-	assert_true(dlog_text_valid("\xc3\xa9xyz", 2));    /* bounded by len */
+	assert_false(dlog_text_valid("a\0b", 3));       /* NUL */
+	assert_true(dlog_text_valid("\xc3\xa9xyz", 2)); /* bounded by len */
 	assert_false(dlog_text_valid("\xc3\xa9", 1));
 }
 
@@ -407,19 +407,19 @@ static void test_word_eq(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_strerror),
-		cmocka_unit_test(test_time_now),
-		cmocka_unit_test(test_time_parse_forms),
-		cmocka_unit_test(test_time_parse_invalid),
-		cmocka_unit_test(test_time_parse_bounded),
-		cmocka_unit_test(test_time_format),
-		cmocka_unit_test(test_buf_basic),
-		cmocka_unit_test(test_buf_max),
-		cmocka_unit_test(test_hex),
-		cmocka_unit_test(test_id),
-		cmocka_unit_test(test_utf8),
-		cmocka_unit_test(test_parse_i64),
-		cmocka_unit_test(test_word_eq),
+	    cmocka_unit_test(test_strerror),
+	    cmocka_unit_test(test_time_now),
+	    cmocka_unit_test(test_time_parse_forms),
+	    cmocka_unit_test(test_time_parse_invalid),
+	    cmocka_unit_test(test_time_parse_bounded),
+	    cmocka_unit_test(test_time_format),
+	    cmocka_unit_test(test_buf_basic),
+	    cmocka_unit_test(test_buf_max),
+	    cmocka_unit_test(test_hex),
+	    cmocka_unit_test(test_id),
+	    cmocka_unit_test(test_utf8),
+	    cmocka_unit_test(test_parse_i64),
+	    cmocka_unit_test(test_word_eq),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

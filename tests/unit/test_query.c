@@ -19,7 +19,7 @@
 #define T2016 INT64_C(1480523112000000) /* 2016-11-30T16:25:12Z */
 
 static int parse(const char *s, enum dlog_query_dialect d, struct dlog_query *q,
-		 struct dlog_query_error *e)
+                 struct dlog_query_error *e)
 {
 	return dlog_query_parse(s, strlen(s), d, q, e);
 }
@@ -132,7 +132,7 @@ static void test_every_field_op(void **state)
 		for (int f = 0; f < DLOG_F_COUNT; f++) {
 			for (int op = 0; op < DLOG_OP_COUNT; op++) {
 				snprintf(key, sizeof(key), "%s__%s", dlog_field_name(f),
-					 dlog_op_name(op));
+				         dlog_op_name(op));
 				snprintf(qs, sizeof(qs), "%s=%s", key, sample_value(f));
 				if (!spec_allows(f, op, d)) {
 					bad(qs, d, key, "is not supported");
@@ -159,7 +159,8 @@ static void test_bare_is_eq(void **state)
 	for (int f = 0; f < DLOG_F_COUNT; f++) {
 		snprintf(qs, sizeof(qs), "%s=%s", dlog_field_name(f), sample_value(f));
 		if (f == DLOG_F_CREATED_AT) {
-			bad(qs, EV, "created_at", "operator __eq is not supported for 'created_at'");
+			bad(qs, EV, "created_at",
+			    "operator __eq is not supported for 'created_at'");
 			continue;
 		}
 		struct dlog_query q;
@@ -239,7 +240,9 @@ static void test_values(void **state)
 
 	bad("state_change=yes", EV, "state_change", "'yes' is not a boolean");
 	bad("state_change=", EV, "state_change", NULL);
-	bad("id=" "0000000000000001000541898D1B1600", EV, "id", "is not an event id");
+	bad("id="
+	    "0000000000000001000541898D1B1600",
+	    EV, "id", "is not an event id");
 	bad("id__in=" ID1 ",abc", EV, "id__in", "'abc' is not an event id");
 	bad("device_id=a%01b", EV, "device_id", "must be valid UTF-8 without control characters");
 	bad("device_id=%C0%80", EV, "device_id", "valid UTF-8");
@@ -278,13 +281,13 @@ static void test_dates(void **state)
 	(void)state;
 	/* What the JS SDK sends for Date objects: Date.toString() text. */
 	const char *js = "date_time__in=Mon%20Nov%2028%202026%2010%3A00%3A00%20GMT%2B0000%20"
-			 "(Coordinated%20Universal%20Time)";
+	                 "(Coordinated%20Universal%20Time)";
 	assert_int_equal(parse(js, EV, &q, &e), DLOG_EINVAL);
 	assert_string_equal(e.name, "date_time__in");
 	assert_string_equal(e.message,
-			    "'Mon Nov 28 2026 10:00:00 GMT+0000 (Coordinated Universal Time)' is "
-			    "not a date-time; use e.g. 2016-11-30T16:25:12.1234Z, "
-			    "2016-11-30T16:25:12Z or 20161130T162512Z");
+	                    "'Mon Nov 28 2026 10:00:00 GMT+0000 (Coordinated Universal Time)' is "
+	                    "not a date-time; use e.g. 2016-11-30T16:25:12.1234Z, "
+	                    "2016-11-30T16:25:12Z or 20161130T162512Z");
 	bad("date_time=2016-02-30T00:00:00Z", EV, "date_time", "is not a date-time");
 	bad("date_time=2016-11-30T16:25:12.1234567Z", EV, "date_time", "is not a date-time");
 	bad("created_at__gte=2016-11-30", EV, "created_at__gte", "is not a date-time");
@@ -301,7 +304,8 @@ static void test_dates(void **state)
 	assert_non_null(strstr(e.message, "20161130T162512Z"));
 	/* Non-text bytes never reach the message. */
 	assert_int_equal(parse("date_time=%FF%01", EV, &q, &e), DLOG_EINVAL);
-	assert_non_null(strstr(e.message, "'?" "?' is not a date-time"));
+	assert_non_null(strstr(e.message, "'?"
+	                                  "?' is not a date-time"));
 }
 
 static void test_lists(void **state)
@@ -354,10 +358,17 @@ static void test_limit(void **state)
 		const char *qs;
 		int want;
 	} cases[] = {
-		{"limit=10", 10},   {"limit=0", 2},         {"limit=1", 2},
-		{"limit=2", 2},     {"limit=1000", 1000},   {"limit=5000", 1000},
-		{"limit=-7", 2},    {"limit=007", 7},       {"limit=99999999999999999999999", 1000},
-		{"limit=-99999999999999999999999", 2},      {"limit=3&limit=4", 4},
+	    {"limit=10", 10},
+	    {"limit=0", 2},
+	    {"limit=1", 2},
+	    {"limit=2", 2},
+	    {"limit=1000", 1000},
+	    {"limit=5000", 1000},
+	    {"limit=-7", 2},
+	    {"limit=007", 7},
+	    {"limit=99999999999999999999999", 1000},
+	    {"limit=-99999999999999999999999", 2},
+	    {"limit=3&limit=4", 4},
 	};
 	struct dlog_query q;
 
@@ -422,18 +433,18 @@ static void test_include(void **state)
 		const char *qs;
 		bool want;
 	} cases[] = {
-		{"", false},
-		{"include=total_count", true},
-		{"include=totalCount", true},
-		{"include=foo,total_count", true},
-		{"include=foo&include=total_count", true},
-		{"include=total_count&include=foo", true},
-		{"include=foo%2Ctotal_count", true},
-		{"include=foo", false},
-		{"include=", false},
-		{"include", false},
-		{"include=,,", false},
-		{"include=total_counts", false},
+	    {"", false},
+	    {"include=total_count", true},
+	    {"include=totalCount", true},
+	    {"include=foo,total_count", true},
+	    {"include=foo&include=total_count", true},
+	    {"include=total_count&include=foo", true},
+	    {"include=foo%2Ctotal_count", true},
+	    {"include=foo", false},
+	    {"include=", false},
+	    {"include", false},
+	    {"include=,,", false},
+	    {"include=total_counts", false},
 	};
 	struct dlog_query q;
 
@@ -540,8 +551,8 @@ static void test_term_limit(void **state)
 	/* Terms inside filter= count too. */
 	o = (size_t)snprintf(qs, sizeof(qs), "filter=");
 	for (int i = 0; i < DLOG_MAX_TERMS; i++)
-		o += (size_t)snprintf(qs + o, sizeof(qs) - o, "%sdevice_id%%3Dd%d",
-				      i ? "%26" : "", i);
+		o += (size_t)snprintf(qs + o, sizeof(qs) - o, "%sdevice_id%%3Dd%d", i ? "%26" : "",
+		                      i);
 	ok(qs, EV, &q);
 	assert_int_equal(q.nterms, DLOG_MAX_TERMS);
 	dlog_query_done(&q);
@@ -616,7 +627,8 @@ static void test_url_decode(void **state)
 static void test_names(void **state)
 {
 	(void)state;
-	assert_string_equal(dlog_field_name(DLOG_F_EVENT_TYPE_DESCRIPTION), "event_type_description");
+	assert_string_equal(dlog_field_name(DLOG_F_EVENT_TYPE_DESCRIPTION),
+	                    "event_type_description");
 	assert_string_equal(dlog_field_name(DLOG_F_CAMPAIGN_ID), "campaign_id");
 	assert_string_equal(dlog_op_name(DLOG_OP_NIN), "nin");
 	assert_string_equal(dlog_op_name(DLOG_OP_GTE), "gte");
@@ -659,27 +671,27 @@ static void test_print(void **state)
 	(void)state;
 	round_trip("", EV, "limit=50&order=ASC");
 	round_trip("device_id=X&limit=5000&order=desc&include=totalCount&after=" ID1, EV,
-		   "device_id__eq=X&limit=1000&order=DESC&after=" ID1 "&include=total_count");
+	           "device_id__eq=X&limit=1000&order=DESC&after=" ID1 "&include=total_count");
 	round_trip("date_time=20161130T162512Z&date_time__in=2016-11-30T16:25:12.1234Z,"
-		   "2016-11-30T16:25:12Z",
-		   EV,
-		   "date_time__eq=2016-11-30T16%3A25%3A12.000000Z&date_time__in=2016-11-30T16%3A25"
-		   "%3A12.123400Z,2016-11-30T16%3A25%3A12.000000Z&limit=50&order=ASC");
+	           "2016-11-30T16:25:12Z",
+	           EV,
+	           "date_time__eq=2016-11-30T16%3A25%3A12.000000Z&date_time__in=2016-11-30T16%3A25"
+	           "%3A12.123400Z,2016-11-30T16%3A25%3A12.000000Z&limit=50&order=ASC");
 	round_trip("description=a%26b%3Dc%2Cd+e%25f%2B~._-&state_change__neq=TRUE", EV,
-		   "description__eq=a%26b%3Dc%2Cd%20e%25f%2B~._-&state_change__neq=true&limit=50&"
-		   "order=ASC");
+	           "description__eq=a%26b%3Dc%2Cd%20e%25f%2B~._-&state_change__neq=true&limit=50&"
+	           "order=ASC");
 	round_trip("id__nin=" ID1 "," ID2 "&event_type__in=A,B&campaign_id__neq=caf%C3%A9", EV,
-		   "id__nin=" ID1 "," ID2 "&event_type__in=A,B&campaign_id__neq=caf%C3%A9&"
-		   "limit=50&order=ASC");
+	           "id__nin=" ID1 "," ID2 "&event_type__in=A,B&campaign_id__neq=caf%C3%A9&"
+	           "limit=50&order=ASC");
 	round_trip("filter=device_id%3DX%26date_time__gte%3D2016-11-30T16%3A25%3A12Z%26event_type"
-		   "__in%3DA%2CB",
-		   DL,
-		   "device_id__eq=X&date_time__gte=2016-11-30T16%3A25%3A12.000000Z&event_type__in="
-		   "A,B&limit=50&order=ASC");
+	           "__in%3DA%2CB",
+	           DL,
+	           "device_id__eq=X&date_time__gte=2016-11-30T16%3A25%3A12.000000Z&event_type__in="
+	           "A,B&limit=50&order=ASC");
 	round_trip("state_change__in=true,false&created_at__lte=2016-11-30T16:25:12.000001Z&"
-		   "event_type_category__nin=FAIL_NETWORK&event_type_description=FAIL&"
-		   "device_id=",
-		   DL, NULL);
+	           "event_type_category__nin=FAIL_NETWORK&event_type_description=FAIL&"
+	           "device_id=",
+	           DL, NULL);
 }
 
 static void test_print_bounded(void **state)
@@ -700,27 +712,17 @@ static void test_print_bounded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_every_field_op),
-		cmocka_unit_test(test_bare_is_eq),
-		cmocka_unit_test(test_unknown_keys),
-		cmocka_unit_test(test_values),
-		cmocka_unit_test(test_value_length),
-		cmocka_unit_test(test_dates),
-		cmocka_unit_test(test_lists),
-		cmocka_unit_test(test_limit),
-		cmocka_unit_test(test_order),
-		cmocka_unit_test(test_after),
-		cmocka_unit_test(test_include),
-		cmocka_unit_test(test_filter_param),
-		cmocka_unit_test(test_state_change_dialect),
-		cmocka_unit_test(test_term_limit),
-		cmocka_unit_test(test_query_length),
-		cmocka_unit_test(test_done),
-		cmocka_unit_test(test_url_decode),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_print),
-		cmocka_unit_test(test_print_bounded),
+	    cmocka_unit_test(test_defaults),      cmocka_unit_test(test_every_field_op),
+	    cmocka_unit_test(test_bare_is_eq),    cmocka_unit_test(test_unknown_keys),
+	    cmocka_unit_test(test_values),        cmocka_unit_test(test_value_length),
+	    cmocka_unit_test(test_dates),         cmocka_unit_test(test_lists),
+	    cmocka_unit_test(test_limit),         cmocka_unit_test(test_order),
+	    cmocka_unit_test(test_after),         cmocka_unit_test(test_include),
+	    cmocka_unit_test(test_filter_param),  cmocka_unit_test(test_state_change_dialect),
+	    cmocka_unit_test(test_term_limit),    cmocka_unit_test(test_query_length),
+	    cmocka_unit_test(test_done),          cmocka_unit_test(test_url_decode),
+	    cmocka_unit_test(test_names),         cmocka_unit_test(test_print),
+	    cmocka_unit_test(test_print_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
