@@ -239,7 +239,6 @@ static int validate(json_t *obj, dlog_time now, struct pending *p, struct dlog_i
 			return DLOG_ENOMEM;
 		rc = dlog_sha256(canon, strlen(canon), p->hash);
 		free(canon);
-		p->ev.content_hash = p->hash;
 	}
 	return rc;
 }
@@ -368,8 +367,11 @@ int dlog_ingest(struct dlog_store *s, int64_t account_id, const char *body, size
 		rc = DLOG_ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < b.n; i++)
+	for (size_t i = 0; i < b.n; i++) {
 		ev[i] = b.p[i].ev;
+		/* b.p moved while it grew: point at the hash where it lives now */
+		ev[i].content_hash = ev[i].idempotency_key ? b.p[i].hash : NULL;
+	}
 	rc = dlog_store_append(s, account_id, ev, b.n, res, &conflict);
 	if (rc == DLOG_ECONFLICT) {
 		err->index = *single ? -1 : (long)conflict;

@@ -5,6 +5,8 @@
 #include "http/http_int.h"
 
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "auth/auth.h"
 #include "base/limits.h"
@@ -50,6 +53,46 @@ static void request_id(struct dlog_server *srv, char out[DLOG_ID_STRLEN])
 	dlog_id_format(&id, out);
 }
 
+/* The peer's address as text into out ("-" when unknown). */
+static void socket_address(struct MHD_Connection *conn, char *out, size_t outlen)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	const void *a = NULL;
+
+	snprintf(out, outlen, "-");
+	if (sa != NULL && sa->sa_family == AF_INET)
+		a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if (a != NULL && inet_ntop(sa->sa_family, a, out, (socklen_t)outlen) == NULL)
+		snprintf(out, outlen, "-");
+}
+
+/* Behind a trusted proxy the client is the first X-Forwarded-For entry. It is taken only when
+ * it parses as an address: the header is client text and goes into the log line. */
+static void forwarded_address(struct dlog_req *r)
+{
+	size_t len, n;
+	const char *h = dlog_http_header(r, "X-Forwarded-For", &len);
+	char ip[sizeof(r->client)];
+	unsigned char bin[sizeof(struct in6_addr)];
+
+	if (h == NULL)
+		return;
+	while (len > 0 && (*h == ' ' || *h == '\t'))
+		h++, len--;
+	for (n = 0; n < len && h[n] != ',' && h[n] != ' ' && h[n] != '\t'; n++)
+		;
+	if (n == 0 || n >= sizeof(ip))
+		return;
+	memcpy(ip, h, n);
+	ip[n] = '\0';
+	if (inet_pton(AF_INET, ip, bin) == 1 || inet_pton(AF_INET6, ip, bin) == 1)
+		memcpy(r->client, ip, n + 1);
+}
+
 /* The URI log hook runs before anything else and sees the raw URI: the request starts here. */
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
@@ -65,6 +108,7 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	r->store = srv->cfg.store;
 	r->started = dlog_time_now();
 	r->status = 200;
+	socket_address(conn, r->client, sizeof(r->client));
 	request_id(srv, r->request_id);
 	dlog_buf_init(&r->out, DLOG_MAX_RESPONSE);
 	dlog_buf_init(&r->body, 0);
@@ -104,11 +148,158 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	*req_cls = NULL;
 }
 
+/* ---- response compression ----
+ * Every response body leaves through queue(), so compression lives there and nowhere else.
+ * Bodies are built whole in memory (at most DLOG_MAX_RESPONSE), so one deflate() call does it. */
+
+/* Below this a body fits in a packet or two: gzip's 18 bytes of framing and the CPU are not
+ * worth it. */
+#define GZIP_MIN_BYTES 1024
+/* Level 1 (measured on a 1000-event page: docs/DEPLOYMENT.md): nearly the ratio of the
+ * default level 6 at a fraction of the CPU, which the single-threaded daemon pays inline. */
+#define GZIP_LEVEL 1
+
+/* Types worth compressing (text); anything else, e.g. images, is already compact. */
+static const char *const compressible_types[] = {
+	"application/json", "application/x-ndjson", "application/javascript", "text/",
+	"image/svg+xml",
+};
+
+static bool compressible(const char *type)
+{
+	for (size_t i = 0; i < sizeof(compressible_types) / sizeof(compressible_types[0]); i++)
+		if (strncasecmp(type, compressible_types[i], strlen(compressible_types[i])) == 0)
+			return true;
+	return false;
+}
+
+/* An Accept-Encoding q-value of zero means "not this coding" (RFC 9110 §12.4.2): "0", "0.",
+ * "0.0" .. "0.000". Anything else, malformed included, counts as acceptable. */
+static bool q_is_zero(const char *p, size_t n)
+{
+	if (n == 0 || p[0] != '0')
+		return false;
+	if (n > 1 && p[1] != '.')
+		return false;
+	for (size_t i = 2; i < n; i++)
+		if (p[i] != '0')
+			return false;
+	return true;
+}
+
+/* One Accept-Encoding element "coding [; q=V]": its coding and whether q is zero. */
+static void coding_element(const char *p, size_t n, const char **coding, size_t *clen,
+			   bool *refused)
+{
+	const char *semi = memchr(p, ';', n), *end = semi ? semi : p + n, *stop = p + n;
+
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*coding = p;
+	*clen = (size_t)(end - p);
+	*refused = false;
+	if (semi == NULL)
+		return;
+	/* parameters (OWS ";" OWS name "=" value): only q matters */
+	for (const char *q = semi; q != NULL && q < stop; q = memchr(q, ';', (size_t)(stop - q))) {
+		const char *v, *ve;
+
+		q++;
+		while (q < stop && (*q == ' ' || *q == '\t'))
+			q++;
+		if (stop - q < 2 || (*q != 'q' && *q != 'Q') || q[1] != '=')
+			continue;
+		for (v = ve = q + 2; ve < stop && *ve != ';' && *ve != ' ' && *ve != '\t'; ve++)
+			;
+		*refused = q_is_zero(v, (size_t)(ve - v));
+		return;
+	}
+}
+
+/* Does the request accept gzip? Listed with q>0, or not listed and "*" is, with q>0. */
+static bool accepts_gzip(struct dlog_req *r)
+{
+	size_t len;
+	const char *h = dlog_http_header(r, MHD_HTTP_HEADER_ACCEPT_ENCODING, &len);
+	int gzip = -1, star = -1; /* -1 not listed, 0 refused, 1 accepted */
+
+	while (h != NULL && len > 0) {
+		const char *comma = memchr(h, ',', len), *coding;
+		size_t n = comma ? (size_t)(comma - h) : len, clen;
+		bool refused;
+
+		coding_element(h, n, &coding, &clen, &refused);
+		if ((clen == 4 && strncasecmp(coding, "gzip", 4) == 0) ||
+		    (clen == 6 && strncasecmp(coding, "x-gzip", 6) == 0))
+			gzip = !refused;
+		else if (clen == 1 && coding[0] == '*')
+			star = !refused;
+		h += comma ? n + 1 : n;
+		len -= comma ? n + 1 : n;
+	}
+	return gzip == 1 || (gzip == -1 && star == 1);
+}
+
+/* gzip len bytes of src into a new buffer no larger than src (a body that does not shrink goes
+ * out plain, so memory stays bounded by the plain body). NULL when not worth it or on failure:
+ * then the caller sends src as it is. */
+static char *gzip_body(const char *src, size_t len, size_t *outlen)
+{
+	z_stream zs;
+	char *out = NULL, *shrunk;
+
+	memset(&zs, 0, sizeof(zs));
+	if (len > UINT32_MAX || deflateInit2(&zs, GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8,
+					      Z_DEFAULT_STRATEGY) != Z_OK)
+		return NULL;
+	out = malloc(len);
+	if (out == NULL)
+		goto done;
+	zs.next_in = (Bytef *)(uintptr_t)src; /* zlib's API lacks const; it does not write */
+	zs.avail_in = (uInt)len;
+	zs.next_out = (Bytef *)out;
+	zs.avail_out = (uInt)len;
+	if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
+		free(out);
+		out = NULL;
+		goto done;
+	}
+	*outlen = zs.total_out;
+	/* the response is held until sent: give back what compression saved */
+	shrunk = realloc(out, *outlen);
+	if (shrunk != NULL)
+		out = shrunk;
+done:
+	deflateEnd(&zs);
+	return out;
+}
+
+/* Replace *data by its gzip form when the client takes it and it pays. Takes ownership of
+ * *data (freed when replaced). Sets r->gzipped. */
+static void maybe_gzip(struct dlog_req *r, char **data, size_t *len)
+{
+	char *z;
+	size_t zlen = 0;
+
+	if (*len <= GZIP_MIN_BYTES || !accepts_gzip(r))
+		return;
+	z = gzip_body(*data, *len, &zlen);
+	if (z == NULL)
+		return;
+	free(*data);
+	*data = z;
+	*len = zlen;
+	r->gzipped = true;
+}
+
 static enum MHD_Result queue(struct dlog_req *r)
 {
 	struct MHD_Response *resp;
 	size_t len = 0;
 	char *data;
+	bool vary;
 	enum MHD_Result ret;
 
 	r->queued = true;
@@ -123,6 +314,9 @@ static enum MHD_Result queue(struct dlog_req *r)
 		return ret;
 	}
 	data = dlog_buf_steal(&r->out, &len);
+	vary = compressible(r->resp_type ? r->resp_type : "application/json");
+	if (vary)
+		maybe_gzip(r, &data, &len);
 	r->resp_len = len;
 	resp = MHD_create_response_from_buffer_with_free_callback(len, data, free);
 	if (resp == NULL) {
@@ -130,9 +324,24 @@ static enum MHD_Result queue(struct dlog_req *r)
 		return MHD_NO;
 	}
 	http__add_headers(r, resp);
+	/* caches must not hand a gzip body to a client that did not ask for one */
+	if (vary)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+	if (r->gzipped)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
 	ret = MHD_queue_response(r->conn, r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+/* Does the request announce a body (a non-zero Content-Length, or chunked)? */
+static bool has_body(struct dlog_req *r)
+{
+	const char *cl = dlog_http_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH, NULL);
+
+	if (dlog_http_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING, NULL) != NULL)
+		return true;
+	return cl != NULL && strcmp(cl, "0") != 0;
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -153,13 +362,16 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	if (!r->seen) {
 		r->seen = true;
 		r->method = method;
+		if (r->srv->cfg.trust_proxy)
+			forwarded_address(r);
 		if (r->path == NULL)
 			dlog_http_error(r, DLOG_ENOMEM, "out of memory");
 		else
 			http__begin(r);
-		/* A failure with a body still coming is answered now (the connection then closes);
-		 * otherwise answer on the next call, which keeps keep-alive (MEASUREMENTS.md). */
-		if (r->failed && *upload_data_size > 0)
+		/* A failure with a body still coming is answered now (the connection then closes,
+		 * and the body is never read); otherwise answer on the next call, which keeps
+		 * keep-alive (MEASUREMENTS.md). */
+		if (r->failed && (*upload_data_size > 0 || has_body(r)))
 			return queue(r);
 		return MHD_YES;
 	}
@@ -211,42 +423,108 @@ static char *read_file(const char *path, char *errbuf, size_t errlen)
 	struct dlog_buf b;
 	char chunk[4096];
 	size_t n;
-	char *out;
+	char *out = NULL;
 
 	if (f == NULL) {
 		snprintf(errbuf, errlen, "cannot read %s: %m", path);
 		return NULL;
 	}
+	/* a PEM certificate chain or key is a few KiB; a bigger file is the wrong file */
 	dlog_buf_init(&b, 1024 * 1024);
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
 		if (dlog_buf_add(&b, chunk, n) != 0) {
 			snprintf(errbuf, errlen, "%s is larger than 1 MiB", path);
-			break;
+			goto done;
 		}
 	}
-	fclose(f);
+	if (ferror(f)) {
+		snprintf(errbuf, errlen, "cannot read %s: %m", path);
+		goto done;
+	}
+	/* the buffer keeps a NUL after the content: libmicrohttpd takes C strings */
 	out = dlog_buf_steal(&b, &n);
-	dlog_buf_done(&b);
 	if (out == NULL)
-		snprintf(errbuf, errlen, "%s is empty or too large", path);
+		snprintf(errbuf, errlen, "%s is empty", path);
+done:
+	fclose(f);
+	dlog_buf_done(&b);
 	return out;
+}
+
+static gnutls_datum_t datum(const char *pem)
+{
+	gnutls_datum_t d = {(unsigned char *)(uintptr_t)pem, (unsigned)strlen(pem)};
+
+	return d;
+}
+
+/* Check the PEM pair with GnuTLS (the library libmicrohttpd serves TLS with) before any daemon
+ * starts: libmicrohttpd would only say it cannot start, which an operator cannot act on. Each
+ * file is parsed alone first so the message names the file at fault. */
+static int check_tls(const char *cert, const char *key, char *errbuf, size_t errlen)
+{
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_x509_privkey_t pk = NULL;
+	gnutls_certificate_credentials_t cred = NULL;
+	gnutls_datum_t c = datum(cert), k = datum(key);
+	int rc = DLOG_EINVAL, g;
+
+	if (gnutls_x509_crt_init(&crt) < 0 || gnutls_x509_privkey_init(&pk) < 0 ||
+	    gnutls_certificate_allocate_credentials(&cred) < 0) {
+		snprintf(errbuf, errlen, "--tls-cert/--tls-key: out of memory");
+		rc = DLOG_ENOMEM;
+		goto done;
+	}
+	g = gnutls_x509_crt_import(crt, &c, GNUTLS_X509_FMT_PEM);
+	if (g < 0) {
+		snprintf(errbuf, errlen, "--tls-cert: not a PEM certificate (%s)", gnutls_strerror(g));
+		goto done;
+	}
+	g = gnutls_x509_privkey_import2(pk, &k, GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (g < 0) {
+		snprintf(errbuf, errlen, "--tls-key: not an unencrypted PEM private key (%s)",
+			 gnutls_strerror(g));
+		goto done;
+	}
+	g = gnutls_certificate_set_x509_key_mem2(cred, &c, &k, GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (g == GNUTLS_E_CERTIFICATE_KEY_MISMATCH) {
+		snprintf(errbuf, errlen, "--tls-cert/--tls-key: the certificate and key do not match");
+		goto done;
+	}
+	if (g < 0) {
+		snprintf(errbuf, errlen, "--tls-cert/--tls-key: unusable pair (%s)",
+			 gnutls_strerror(g));
+		goto done;
+	}
+	rc = 0;
+done:
+	gnutls_certificate_free_credentials(cred);
+	gnutls_x509_privkey_deinit(pk);
+	gnutls_x509_crt_deinit(crt);
+	return rc;
 }
 
 static int load_tls(struct dlog_server *srv, char *errbuf, size_t errlen)
 {
+	char why[400];
+
 	if ((srv->cfg.tls_cert == NULL) != (srv->cfg.tls_key == NULL)) {
 		snprintf(errbuf, errlen, "--tls-cert and --tls-key go together");
 		return DLOG_EINVAL;
 	}
 	if (srv->cfg.tls_cert == NULL)
 		return 0;
-	srv->cert = read_file(srv->cfg.tls_cert, errbuf, errlen);
-	if (srv->cert == NULL)
+	srv->cert = read_file(srv->cfg.tls_cert, why, sizeof(why));
+	if (srv->cert == NULL) {
+		snprintf(errbuf, errlen, "--tls-cert: %s", why);
 		return DLOG_EIO;
-	srv->key = read_file(srv->cfg.tls_key, errbuf, errlen);
-	if (srv->key == NULL)
+	}
+	srv->key = read_file(srv->cfg.tls_key, why, sizeof(why));
+	if (srv->key == NULL) {
+		snprintf(errbuf, errlen, "--tls-key: %s", why);
 		return DLOG_EIO;
-	return 0;
+	}
+	return check_tls(srv->cert, srv->key, errbuf, errlen);
 }
 
 static struct MHD_Daemon *start_one(struct dlog_server *srv, const struct sockaddr_in *sa)
@@ -271,7 +549,9 @@ static struct MHD_Daemon *start_one(struct dlog_server *srv, const struct sockad
 		uri_log, srv, MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)DLOG_CONN_MEMORY,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)DLOG_MAX_CONNECTIONS,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)DLOG_MAX_CONNECTIONS_PER_IP,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		/* behind a proxy every connection has the proxy's address: the proxy caps clients */
+		(unsigned)(srv->cfg.trust_proxy ? DLOG_MAX_CONNECTIONS : DLOG_MAX_CONNECTIONS_PER_IP),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)DLOG_CONN_TIMEOUT_S, MHD_OPTION_ARRAY,
 		srv->cert != NULL ? tls : none, MHD_OPTION_END);
 }
