@@ -2,20 +2,21 @@
 # `make test` installs what the tests need, builds, and runs every test.
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 gnutls zlib
+PKGS    := libmicrohttpd jansson sqlite3 gnutls zlib libpq
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -D_GNU_SOURCE -Isrc -Ibuild/gen
+CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 BUILD   ?= build
 SRC     := $(sort $(wildcard src/*/*.c))
-LIBSRC  := $(filter-out src/cli/%,$(SRC))
+LIBSRC  := $(filter-out src/cli/% $(EXCLUDE),$(SRC))
 LIBOBJ  := $(LIBSRC:%.c=$(BUILD)/%.o)
 CLIOBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/cli/*.c))
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 WEB     := $(sort $(wildcard web/*))
 
-.PHONY: all deps run test unit integration clean fmt
+.PHONY: all deps run test unit integration browser sdk clean fmt
 
 all: $(BUILD)/devicelog
 
@@ -51,6 +52,18 @@ unit: $(UNITS)
 
 integration: $(BUILD)/devicelog
 	DEVICELOG_BIN=$(BUILD)/devicelog node --test --test-concurrency=1 tests/integration/
+
+# The portal in Debian's chromium against the real daemon (tests/browser/). playwright-core is
+# installed from the lock file on first use; UPDATE_SCREENSHOTS=1 rewrites docs/screenshots/.
+browser: $(BUILD)/devicelog
+	@cd tests/browser && { [ -d node_modules ] || npm install --no-audit --no-fund; }
+	cd tests/browser && DEVICELOG_BIN=$(abspath $(BUILD)/devicelog) node --test --test-concurrency=1
+
+# The original API's JavaScript SDK (mbed-cloud-sdk, pinned in tests/sdk/package-lock.json)
+# against the real daemon over TLS; installed from the lock file on first use.
+sdk: $(BUILD)/devicelog
+	@cd tests/sdk && { [ -d node_modules ] || npm install --no-audit --no-fund; }
+	cd tests/sdk && DEVICELOG_BIN=$(abspath $(BUILD)/devicelog) node --test --test-concurrency=1
 
 run:
 	@scripts/deps.sh build

@@ -25,6 +25,9 @@ struct dlog_server_config {
 	const char *tls_cert;     /* PEM files; both or neither */
 	const char *tls_key;
 	bool log_requests;        /* one line per request on stderr */
+	bool trust_proxy;         /* behind a reverse proxy: the client is X-Forwarded-For's first
+				   * entry, and the per-address connection cap is lifted (every
+				   * connection comes from the proxy) */
 };
 
 #define DLOG_MAX_ERR_FIELDS 8
@@ -38,9 +41,11 @@ struct dlog_req {
 	char *path;              /* decoded path, without the query */
 	char *query;             /* raw query string (percent-encoded), "" when none */
 	size_t query_len;
-	const char *param;       /* the {id} path segment of the matched route, or NULL */
+	const char *param;       /* the first {id} path segment of the matched route, or NULL */
+	const char *params[3];   /* every captured segment, in order */
 	char request_id[DLOG_ID_STRLEN];
 	struct dlog_key_info key; /* the caller, once authenticated */
+	char client[48];         /* client address for the log (fits an IPv6 text), "-" unknown */
 	struct dlog_store *store;
 	struct dlog_buf body;    /* request body (bounded by the route) */
 	const char *content_type;
@@ -49,8 +54,10 @@ struct dlog_req {
 	unsigned status;
 	const char *resp_type;   /* Content-Type; default application/json */
 	struct dlog_buf out;     /* response body */
-	size_t resp_len;         /* bytes sent, for the log line */
+	size_t resp_len;         /* bytes sent (after compression), for the log line */
+	bool gzipped;            /* the body went out gzip-encoded */
 	const char *allow;       /* Allow header for 405 */
+	const char *csp;         /* Content-Security-Policy header (the portal's pages), static */
 	char allow_buf[64];
 	unsigned retry_after;    /* seconds, for 429/503 */
 	/* error detail for dlog_http_error */

@@ -22,26 +22,33 @@ static const struct dlog_route routes[] = {
 	{"GET", "/v3/devicelog/*", dlog_api_events_get, true, DLOG_SCOPE_READ, BODY_NONE},
 	{"GET", "/v3/device-event-codes", dlog_api_codes_list, true, DLOG_SCOPE_READ, BODY_NONE},
 	{"GET", "/v3/device-event-codes/*", dlog_api_codes_get, true, DLOG_SCOPE_READ, BODY_NONE},
+	{"GET", "/", http__static, false, DLOG_SCOPE_READ, BODY_NONE},
+	{"GET", "/*", http__static, false, DLOG_SCOPE_READ, BODY_NONE},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
-/* Does path match pattern? Segments compare literally, "*" takes one non-empty segment
- * (its start is returned in *param, its length in *plen). One trailing '/' is optional. */
-static bool match(const char *pattern, const char *path, const char **param, size_t *plen)
+/* Does path match pattern? Segments compare literally, "*" takes one non-empty segment (up to
+ * three are captured, start and length). One trailing '/' is optional. */
+struct capture {
+	const char *at[3];
+	size_t len[3];
+	int n;
+};
+
+static bool match(const char *pattern, const char *path, struct capture *cap)
 {
 	const char *p = pattern, *s = path;
 
-	*param = NULL;
-	*plen = 0;
+	cap->n = 0;
 	while (*p != '\0') {
 		if (*p == '*') {
 			const char *end = strchr(s, '/');
 			size_t n = end ? (size_t)(end - s) : strlen(s);
 
-			if (n == 0)
+			if (n == 0 || cap->n == 3)
 				return false;
-			*param = s;
-			*plen = n;
+			cap->at[cap->n] = s;
+			cap->len[cap->n++] = n;
 			s += n;
 			p++;
 			continue;
@@ -54,18 +61,17 @@ static bool match(const char *pattern, const char *path, const char **param, siz
 	return *s == '\0' || (s[0] == '/' && s[1] == '\0');
 }
 
-/* Route for method+path; *allow lists the methods the path has when the method is wrong. */
+/* Route for method+path; allow lists the methods the path has (for a 405). */
 static const struct dlog_route *find_route(struct dlog_req *r, char *allow, size_t alen,
 					   bool *path_known)
 {
 	const struct dlog_route *found = NULL;
-	const char *param, *fparam = NULL;
-	size_t plen, fplen = 0;
+	struct capture cap, fcap = {0};
 
 	*path_known = false;
 	allow[0] = '\0';
 	for (size_t i = 0; i < NROUTES; i++) {
-		if (!match(routes[i].pattern, r->path, &param, &plen))
+		if (!match(routes[i].pattern, r->path, &cap))
 			continue;
 		if (strstr(allow, routes[i].method) == NULL) {
 			size_t used = strlen(allow);
@@ -76,15 +82,15 @@ static const struct dlog_route *find_route(struct dlog_req *r, char *allow, size
 		*path_known = true;
 		if (found == NULL && strcmp(routes[i].method, r->method) == 0) {
 			found = &routes[i];
-			fparam = param;
-			fplen = plen;
+			fcap = cap;
 		}
 	}
-	if (found != NULL && fparam != NULL) {
-		/* the path is our own copy: cut the parameter out in place */
-		((char *)fparam)[fplen] = '\0';
-		r->param = fparam;
+	/* the path is our own copy: cut the parameters out in place */
+	for (int i = 0; found != NULL && i < fcap.n; i++) {
+		((char *)fcap.at[i])[fcap.len[i]] = '\0';
+		r->params[i] = fcap.at[i];
 	}
+	r->param = r->params[0];
 	return found;
 }
 

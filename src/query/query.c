@@ -149,6 +149,17 @@ static int parse_order(struct query__ctx *c, const char *k, size_t kn, const cha
 
 static int parse_after(struct query__ctx *c, const char *k, size_t kn, const char *v, size_t n)
 {
+	if (c->dialect == DLOG_DIALECT_DEVICES) {
+		/* devices page by device id: any valid text names a position */
+		if (n == 0 || n > DLOG_MAX_VALUE_LEN || !dlog_text_valid(v, n))
+			return query__fail(c, k, kn, "after must be a device id");
+		free(c->q->after_key);
+		c->q->after_key = strndup(v, n);
+		if (c->q->after_key == NULL)
+			return DLOG_ENOMEM;
+		c->q->has_after = true;
+		return 0;
+	}
 	if (dlog_id_parse(v, n, &c->q->after) != 0)
 		return query__fail(c, k, kn, "after must be an event id (32 lowercase hex digits)");
 	memcpy(c->q->after_text, v, n);
@@ -319,5 +330,6 @@ void dlog_query_done(struct dlog_query *q)
 	for (size_t i = 0; q->terms != NULL && i < q->nterms; i++)
 		term_free(&q->terms[i]);
 	free(q->terms);
+	free(q->after_key);
 	memset(q, 0, sizeof(*q));
 }

@@ -24,6 +24,13 @@ enum dlog_field {
 	DLOG_F_EVENT_TYPE_CATEGORY,
 	DLOG_F_CAMPAIGN_ID,            /* data.campaign_id */
 	DLOG_F_CREATED_AT,
+	DLOG_F_DEVICE_GROUP_ID,        /* events of the devices in a group */
+	/* the device directory (/v3/devices/) */
+	DLOG_F_DEVICE_KEY,             /* a device's "id": its device id */
+	DLOG_F_STATE,
+	DLOG_F_LAST_EVENT_TYPE,
+	DLOG_F_LAST_EVENT_TYPE_DESCRIPTION,
+	DLOG_F_UPDATED_AT,
 	DLOG_F_COUNT
 };
 
@@ -65,12 +72,17 @@ struct dlog_query {
 	bool has_after;
 	struct dlog_id after;
 	char after_text[DLOG_ID_STRLEN]; /* echoed back in the page's "after" */
+	char *after_key;        /* DEVICES dialect: the cursor is a device id (malloc'd) */
 	bool include_total;
 };
 
 /* Which route family parses: the deprecated /v3/devicelog/ alias also allows __in/__nin on
  * state_change. */
-enum dlog_query_dialect { DLOG_DIALECT_EVENTS = 0, DLOG_DIALECT_DEVICELOG = 1 };
+enum dlog_query_dialect {
+	DLOG_DIALECT_EVENTS = 0,
+	DLOG_DIALECT_DEVICELOG = 1,
+	DLOG_DIALECT_DEVICES = 2, /* /v3/devices/: directory fields; after is a device id */
+};
 
 /* Where a parse failed: the parameter's name as the client wrote it (decoded, truncated to fit)
  * and a human message. Filled on DLOG_EINVAL. */

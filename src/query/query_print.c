@@ -75,7 +75,11 @@ static int put_controls(struct dlog_buf *b, const struct dlog_query *q)
 	int rc = dlog_buf_printf(b, "limit=%d&order=%s", q->limit,
 	                         q->order == DLOG_ORDER_DESC ? "DESC" : "ASC");
 
-	if (rc == 0 && q->has_after) {
+	if (rc == 0 && q->has_after && q->after_key != NULL) {
+		rc = dlog_buf_adds(b, "&after=");
+		if (rc == 0)
+			rc = put_encoded(b, q->after_key, strlen(q->after_key));
+	} else if (rc == 0 && q->has_after) {
 		dlog_id_format(&q->after, id);
 		rc = dlog_buf_printf(b, "&after=%s", id);
 	}

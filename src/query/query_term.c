@@ -14,23 +14,36 @@
 
 /* The fields of SPEC §1 and §2 and the operators each takes. ops_devicelog lists what the
  * deprecated /v3/devicelog/ alias accepts on top (state_change lists, as it always did). */
+#define EV (1u << DLOG_DIALECT_EVENTS | 1u << DLOG_DIALECT_DEVICELOG)
+#define DEV (1u << DLOG_DIALECT_DEVICES)
+#define OPS_RANGE (OP(DLOG_OP_LTE) | OP(DLOG_OP_GTE))
+
 static const struct {
 	const char *name;
 	enum query__kind kind;
 	unsigned ops;
 	unsigned ops_devicelog;
+	unsigned dialects; /* where the field exists */
 } fields[DLOG_F_COUNT] = {
-    [DLOG_F_ID] = {"id", QUERY__ID, OPS_SET, 0},
-    [DLOG_F_DEVICE_ID] = {"device_id", QUERY__STR, OPS_SET, 0},
-    [DLOG_F_DATE_TIME] = {"date_time", QUERY__TIME, OPS_DATE, 0},
-    [DLOG_F_EVENT_TYPE] = {"event_type", QUERY__STR, OPS_SET, 0},
-    [DLOG_F_DESCRIPTION] = {"description", QUERY__STR, OPS_SET, 0},
+    [DLOG_F_ID] = {"id", QUERY__ID, OPS_SET, 0, EV},
+    [DLOG_F_DEVICE_ID] = {"device_id", QUERY__STR, OPS_SET, 0, EV},
+    [DLOG_F_DATE_TIME] = {"date_time", QUERY__TIME, OPS_DATE, 0, EV},
+    [DLOG_F_EVENT_TYPE] = {"event_type", QUERY__STR, OPS_SET, 0, EV},
+    [DLOG_F_DESCRIPTION] = {"description", QUERY__STR, OPS_SET, 0, EV},
     [DLOG_F_STATE_CHANGE] = {"state_change", QUERY__FLAG, OP(DLOG_OP_EQ) | OP(DLOG_OP_NEQ),
-                             OP(DLOG_OP_IN) | OP(DLOG_OP_NIN)},
-    [DLOG_F_EVENT_TYPE_DESCRIPTION] = {"event_type_description", QUERY__STR, OPS_SET, 0},
-    [DLOG_F_EVENT_TYPE_CATEGORY] = {"event_type_category", QUERY__STR, OPS_SET, 0},
-    [DLOG_F_CAMPAIGN_ID] = {"campaign_id", QUERY__STR, OPS_SET, 0},
-    [DLOG_F_CREATED_AT] = {"created_at", QUERY__TIME, OP(DLOG_OP_LTE) | OP(DLOG_OP_GTE), 0},
+                             OP(DLOG_OP_IN) | OP(DLOG_OP_NIN), EV},
+    [DLOG_F_EVENT_TYPE_DESCRIPTION] = {"event_type_description", QUERY__STR, OPS_SET, 0, EV},
+    [DLOG_F_EVENT_TYPE_CATEGORY] = {"event_type_category", QUERY__STR, OPS_SET, 0, EV},
+    [DLOG_F_CAMPAIGN_ID] = {"campaign_id", QUERY__STR, OPS_SET, 0, EV},
+    [DLOG_F_CREATED_AT] = {"created_at", QUERY__TIME, OPS_RANGE, 0, EV | DEV},
+    [DLOG_F_DEVICE_GROUP_ID] = {"device_group_id", QUERY__STR, OP(DLOG_OP_EQ) | OP(DLOG_OP_IN), 0,
+                                EV},
+    [DLOG_F_DEVICE_KEY] = {"id", QUERY__STR, OPS_SET, 0, DEV},
+    [DLOG_F_STATE] = {"state", QUERY__STR, OPS_SET, 0, DEV},
+    [DLOG_F_LAST_EVENT_TYPE] = {"last_event_type", QUERY__STR, OPS_SET, 0, DEV},
+    [DLOG_F_LAST_EVENT_TYPE_DESCRIPTION] = {"last_event_type_description", QUERY__STR, OPS_SET,
+                                            0, DEV},
+    [DLOG_F_UPDATED_AT] = {"updated_at", QUERY__TIME, OPS_RANGE, 0, DEV},
 };
 
 static const char *const op_names[DLOG_OP_COUNT] = {
@@ -72,7 +85,7 @@ static int parse_key(struct query__ctx *c, const char *k, size_t kn, enum dlog_f
 	while (fl < kn && !(k[fl] == '_' && fl + 1 < kn && k[fl + 1] == '_'))
 		fl++;
 	for (int i = 0; i < DLOG_F_COUNT && fi < 0; i++)
-		if (word_is(k, fl, fields[i].name))
+		if ((fields[i].dialects & (1u << c->dialect)) && word_is(k, fl, fields[i].name))
 			fi = i;
 	if (fi < 0) {
 		query__echo(shown, sizeof(shown), sizeof(shown), k, fl);

@@ -16,6 +16,8 @@ enum col_kind {
 	COL_OPTSTR,  /* like COL_STRING but NULL when absent (neq/nin match NULL) */
 	COL_FLAG,    /* a bit of e.flags */
 	COL_MTYPE,   /* small integer with a fixed name table */
+	COL_GROUP,   /* e.dev through group membership */
+	COL_NONE,    /* not an events column (a directory field) */
 };
 
 static const struct {
@@ -32,6 +34,12 @@ static const struct {
 	[DLOG_F_EVENT_TYPE_CATEGORY] = {COL_STRING, "e.cat"},
 	[DLOG_F_CAMPAIGN_ID] = {COL_OPTSTR, "e.camp"},
 	[DLOG_F_CREATED_AT] = {COL_INT, "e.created"},
+	[DLOG_F_DEVICE_GROUP_ID] = {COL_GROUP, "e.dev"},
+	[DLOG_F_DEVICE_KEY] = {COL_NONE, NULL},
+	[DLOG_F_STATE] = {COL_NONE, NULL},
+	[DLOG_F_LAST_EVENT_TYPE] = {COL_NONE, NULL},
+	[DLOG_F_LAST_EVENT_TYPE_DESCRIPTION] = {COL_NONE, NULL},
+	[DLOG_F_UPDATED_AT] = {COL_NONE, NULL},
 };
 
 void store__sqlgen_init(struct sqlgen *g, enum sql_style style)
@@ -167,6 +175,11 @@ static void term_dict(struct sqlgen *g, int64_t account_id, const struct dlog_te
 		store__sql(g, "(SELECT id FROM devices WHERE account_id = ");
 		store__sql_int(g, account_id);
 		store__sql(g, " AND device_id IN ");
+	} else if (kind == COL_GROUP) {
+		store__sql(g, "(SELECT m.dev FROM group_members m JOIN device_groups gr"
+			      " ON gr.id = m.group_id WHERE gr.account_id = ");
+		store__sql_int(g, account_id);
+		store__sql(g, " AND gr.gid IN ");
 	} else {
 		store__sql(g, "(SELECT id FROM strings WHERE s IN ");
 	}
@@ -219,7 +232,13 @@ static void term(struct sqlgen *g, int64_t account_id, const struct dlog_term *t
 	case COL_DEVICE:
 	case COL_STRING:
 	case COL_OPTSTR:
+	case COL_GROUP:
 		term_dict(g, account_id, t, kind, col);
+		break;
+	case COL_NONE:
+		/* the parser's dialects keep directory fields out of event queries */
+		if (g->err == 0)
+			g->err = DLOG_EINVAL;
 		break;
 	default:
 		term_plain(g, t, kind, col);
@@ -256,4 +275,72 @@ void store__sql_where(struct sqlgen *g, int64_t account_id, const struct dlog_qu
 	}
 	if (with_after && q->has_after)
 		cursor(g, q);
+}
+
+/* ---- the device directory ("d" is the devices table) ---- */
+
+static int64_t state_value(const char *s)
+{
+	for (int st = 0; st < 4; st++)
+		if (strcmp(s, dlog_device_state_name((enum dlog_device_state)st)) == 0)
+			return st;
+	return -1; /* matches no device */
+}
+
+static void device_term(struct sqlgen *g, const struct dlog_term *t)
+{
+	bool neg = negated(t->op);
+	bool list = t->op == DLOG_OP_IN || t->op == DLOG_OP_NIN;
+
+	switch (t->field) {
+	case DLOG_F_CREATED_AT:
+	case DLOG_F_UPDATED_AT:
+		store__sql(g, t->field == DLOG_F_CREATED_AT ? "d.first_ts" : "d.last_ts");
+		store__sql(g, t->op == DLOG_OP_LTE ? " <= " : " >= ");
+		store__sql_int(g, t->v.times[0]);
+		return;
+	case DLOG_F_LAST_EVENT_TYPE:
+		store__sql(g, neg ? "(d.last_code IS NULL OR d.last_code NOT IN" : "d.last_code IN");
+		store__sql(g, " (SELECT id FROM strings WHERE s IN ");
+		value_list(g, t, COL_STRING);
+		store__sql(g, neg ? "))" : ")");
+		return;
+	default:
+		break;
+	}
+	store__sql(g, t->field == DLOG_F_DEVICE_KEY	 ? "d.device_id"
+		      : t->field == DLOG_F_STATE ? "d.state"
+						 : "d.last_mtype");
+	store__sql(g, neg ? (list ? " NOT IN (" : " <> ") : (list ? " IN (" : " = "));
+	for (size_t i = 0; i < t->n; i++) {
+		const char *v = t->v.strs[i];
+		enum dlog_mtype m;
+
+		if (i > 0)
+			store__sql(g, ",");
+		if (t->field == DLOG_F_DEVICE_KEY)
+			store__sql_text(g, v);
+		else if (t->field == DLOG_F_STATE)
+			store__sql_int(g, state_value(v));
+		else
+			store__sql_int(g, dlog_mtype_parse(v, strlen(v), &m) == 0 ? (int64_t)m : -1);
+	}
+	if (list)
+		store__sql(g, ")");
+}
+
+void store__sql_device_where(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+			     bool with_after)
+{
+	store__sql(g, "d.account_id = ");
+	store__sql_int(g, account_id);
+	for (size_t i = 0; i < q->nterms; i++) {
+		store__sql(g, " AND ");
+		device_term(g, &q->terms[i]);
+	}
+	if (with_after && q->has_after && q->after_key != NULL) {
+		store__sql(g, q->order == DLOG_ORDER_DESC ? " AND d.device_id < "
+							  : " AND d.device_id > ");
+		store__sql_text(g, q->after_key);
+	}
 }

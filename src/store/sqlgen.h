@@ -36,4 +36,9 @@ void store__sql_text(struct sqlgen *g, const char *s);
 void store__sql_where(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
 		      bool with_after);
 
+/* The same for the device directory: "d.account_id = ? AND <terms>" (DEVICES dialect) and the
+ * device-id cursor. Alias of devices is "d". */
+void store__sql_device_where(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+			     bool with_after);
+
 #endif

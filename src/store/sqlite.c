@@ -43,6 +43,59 @@ static const char *const migrations[] = {
 	"CREATE INDEX events_code ON events(account_id, code);"
 	"CREATE UNIQUE INDEX events_idem ON events(account_id, idem) WHERE idem IS NOT NULL;"
 	"INSERT INTO meta VALUES('application', 'devicelog');",
+	/* 2: the device directory, device groups and campaign counters, all kept up to date by
+	 * append; existing events are folded in here, exactly as append would have */
+	"ALTER TABLE devices ADD COLUMN state INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE devices ADD COLUMN state_ts INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE devices ADD COLUMN first_ts INTEGER;"
+	"ALTER TABLE devices ADD COLUMN last_ts INTEGER;"
+	"ALTER TABLE devices ADD COLUMN last_seq INTEGER;"
+	"ALTER TABLE devices ADD COLUMN last_code INTEGER;"
+	"ALTER TABLE devices ADD COLUMN last_mtype INTEGER;"
+	"ALTER TABLE devices ADD COLUMN last_camp INTEGER;"
+	"ALTER TABLE devices ADD COLUMN last_camp_ts INTEGER;"
+	"ALTER TABLE devices ADD COLUMN n0 INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE devices ADD COLUMN n1 INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE devices ADD COLUMN n2 INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE devices ADD COLUMN n3 INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE device_groups(id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL,"
+	" gid TEXT NOT NULL UNIQUE, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',"
+	" attrs TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL, UNIQUE(account_id, name));"
+	"CREATE TABLE group_members(group_id INTEGER NOT NULL, dev INTEGER NOT NULL,"
+	" PRIMARY KEY(group_id, dev)) WITHOUT ROWID;"
+	"CREATE INDEX group_members_dev ON group_members(dev);"
+	"CREATE TABLE camp_codes(account_id INTEGER NOT NULL, camp INTEGER NOT NULL,"
+	" code INTEGER NOT NULL, mtype INTEGER NOT NULL, events INTEGER NOT NULL,"
+	" devices INTEGER NOT NULL, first_ts INTEGER NOT NULL,"
+	" PRIMARY KEY(account_id, camp, code)) WITHOUT ROWID;"
+	"CREATE TABLE camp_devices(account_id INTEGER NOT NULL, camp INTEGER NOT NULL,"
+	" dev INTEGER NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL, code INTEGER NOT NULL,"
+	" mtype INTEGER NOT NULL, PRIMARY KEY(account_id, camp, dev)) WITHOUT ROWID;"
+	"UPDATE devices SET"
+	" n0 = (SELECT count(*) FROM events e WHERE e.dev = devices.id AND e.mtype = 0),"
+	" n1 = (SELECT count(*) FROM events e WHERE e.dev = devices.id AND e.mtype = 1),"
+	" n2 = (SELECT count(*) FROM events e WHERE e.dev = devices.id AND e.mtype = 2),"
+	" n3 = (SELECT count(*) FROM events e WHERE e.dev = devices.id AND e.mtype = 3),"
+	" first_ts = (SELECT min(ts) FROM events e WHERE e.dev = devices.id);"
+	"UPDATE devices SET (last_ts, last_seq, last_code, last_mtype) = (SELECT ts, seq, code,"
+	" mtype FROM events e WHERE e.dev = devices.id ORDER BY ts DESC, seq DESC LIMIT 1);"
+	"UPDATE devices SET (last_camp_ts, last_camp) = (SELECT ts, camp FROM events e"
+	" WHERE e.dev = devices.id AND camp IS NOT NULL ORDER BY ts DESC, seq DESC LIMIT 1);"
+	"UPDATE devices SET (state_ts, state) = (SELECT e.ts, CASE s.s WHEN 'SYS_106' THEN 1"
+	" WHEN 'SYS_107' THEN 2 ELSE 3 END FROM events e JOIN strings s ON s.id = e.code"
+	" WHERE e.dev = devices.id AND s.s IN ('SYS_105', 'SYS_106', 'SYS_107')"
+	" ORDER BY e.ts DESC, e.seq DESC LIMIT 1) WHERE EXISTS (SELECT 1 FROM events e"
+	" JOIN strings s ON s.id = e.code WHERE e.dev = devices.id"
+	" AND s.s IN ('SYS_105', 'SYS_106', 'SYS_107'));"
+	"INSERT INTO camp_devices SELECT account_id, camp, dev, ts, seq, code, mtype FROM"
+	" (SELECT *, row_number() OVER (PARTITION BY account_id, camp, dev"
+	" ORDER BY ts DESC, seq DESC) AS rn FROM events WHERE camp IS NOT NULL) WHERE rn = 1;"
+	"INSERT INTO camp_codes SELECT account_id, camp, code, mtype, count(*), 0, min(ts)"
+	" FROM events WHERE camp IS NOT NULL GROUP BY account_id, camp, code;"
+	"UPDATE camp_codes SET devices = (SELECT count(*) FROM camp_devices d"
+	" WHERE d.account_id = camp_codes.account_id AND d.camp = camp_codes.camp"
+	" AND d.code = camp_codes.code);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -188,6 +241,26 @@ static int pragma_int(sqlite3 *db, const char *sql, int64_t *out)
 		rc = fail(rc, db, sql);
 	}
 	sqlite3_finalize(st);
+	return rc;
+}
+
+/* One integer from sql with ?1 bound to v, on a pooled connection. */
+static int pragma_int_bound(struct conn *cn, const char *sql, int64_t v, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = conn_prepare(cn, sql, &st);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, v);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		rc = fail(rc, cn->db, sql);
+	}
+	stmt_done(st);
 	return rc;
 }
 
@@ -621,6 +694,119 @@ static int idem_check(struct conn *cn, int64_t account_id, const struct dlog_eve
 	return rc;
 }
 
+/* The device directory row: counts, first/latest event, latest campaign, lifecycle state. The
+ * CASEs keep "latest" = greatest (date_time, seq) whatever order events arrive in. */
+static int update_device(struct conn *cn, int64_t dev, const struct dlog_event *e, int64_t seq,
+			 int64_t code, int64_t camp)
+{
+	sqlite3_stmt *st;
+	int rc = conn_prepare(
+		cn,
+		"UPDATE devices SET n0 = n0 + (?2 = 0), n1 = n1 + (?2 = 1), n2 = n2 + (?2 = 2),"
+		" n3 = n3 + (?2 = 3), first_ts = min(coalesce(first_ts, ?3), ?3),"
+		" last_code = CASE WHEN last_ts IS NULL OR ?3 >= last_ts THEN ?4 ELSE last_code END,"
+		" last_mtype = CASE WHEN last_ts IS NULL OR ?3 >= last_ts THEN ?2 ELSE last_mtype END,"
+		" last_seq = CASE WHEN last_ts IS NULL OR ?3 >= last_ts THEN ?5 ELSE last_seq END,"
+		" last_ts = CASE WHEN last_ts IS NULL OR ?3 >= last_ts THEN ?3 ELSE last_ts END,"
+		" last_camp = CASE WHEN ?6 IS NOT NULL AND (last_camp_ts IS NULL OR ?3 >= last_camp_ts)"
+		" THEN ?6 ELSE last_camp END,"
+		" last_camp_ts = CASE WHEN ?6 IS NOT NULL AND (last_camp_ts IS NULL"
+		" OR ?3 >= last_camp_ts) THEN ?3 ELSE last_camp_ts END,"
+		" state = CASE WHEN ?7 > 0 AND ?3 >= state_ts THEN ?7 ELSE state END,"
+		" state_ts = CASE WHEN ?7 > 0 AND ?3 >= state_ts THEN ?3 ELSE state_ts END"
+		" WHERE id = ?1",
+		&st);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, dev);
+	sqlite3_bind_int(st, 2, (int)e->mtype);
+	sqlite3_bind_int64(st, 3, e->date_time);
+	sqlite3_bind_int64(st, 4, code);
+	sqlite3_bind_int64(st, 5, seq);
+	if (e->campaign_id != NULL)
+		sqlite3_bind_int64(st, 6, camp);
+	sqlite3_bind_int(st, 7, (int)dlog_device_state_of(e->event_type));
+	return step_done(cn, st, "device update");
+}
+
+static int bump_camp_devices(struct conn *cn, int64_t account_id, int64_t camp, int64_t code,
+			     int delta)
+{
+	sqlite3_stmt *st;
+	int rc = conn_prepare(cn,
+			      "UPDATE camp_codes SET devices = devices + ?4"
+			      " WHERE account_id = ?1 AND camp = ?2 AND code = ?3",
+			      &st);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int64(st, 2, camp);
+	sqlite3_bind_int64(st, 3, code);
+	sqlite3_bind_int(st, 4, delta);
+	return step_done(cn, st, "campaign counter");
+}
+
+/* Campaign counters: one more event for the code; and when this is now the device's latest
+ * event in the campaign, its device moves from the old code's count to this one's. */
+static int update_campaign(struct conn *cn, int64_t account_id, int64_t dev,
+			   const struct dlog_event *e, int64_t seq, int64_t code, int64_t camp)
+{
+	sqlite3_stmt *st;
+	int64_t old_code = 0;
+	bool found = false, newer = true;
+	int rc = conn_prepare(cn,
+			      "INSERT INTO camp_codes VALUES(?1, ?2, ?3, ?4, 1, 0, ?5)"
+			      " ON CONFLICT DO UPDATE SET events = events + 1,"
+			      " first_ts = min(first_ts, excluded.first_ts)",
+			      &st);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int64(st, 2, camp);
+	sqlite3_bind_int64(st, 3, code);
+	sqlite3_bind_int(st, 4, (int)e->mtype);
+	sqlite3_bind_int64(st, 5, e->date_time);
+	rc = step_done(cn, st, "campaign counter");
+	if (rc == 0)
+		rc = conn_prepare(cn,
+				  "SELECT ts, code FROM camp_devices"
+				  " WHERE account_id = ?1 AND camp = ?2 AND dev = ?3",
+				  &st);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int64(st, 2, camp);
+	sqlite3_bind_int64(st, 3, dev);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		found = true;
+		newer = e->date_time >= sqlite3_column_int64(st, 0);
+		old_code = sqlite3_column_int64(st, 1);
+	}
+	stmt_done(st);
+	if (!newer)
+		return 0;
+	rc = conn_prepare(cn, "INSERT OR REPLACE INTO camp_devices VALUES(?1,?2,?3,?4,?5,?6,?7)",
+			  &st);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int64(st, 2, camp);
+	sqlite3_bind_int64(st, 3, dev);
+	sqlite3_bind_int64(st, 4, e->date_time);
+	sqlite3_bind_int64(st, 5, seq);
+	sqlite3_bind_int64(st, 6, code);
+	sqlite3_bind_int(st, 7, (int)e->mtype);
+	rc = step_done(cn, st, "campaign device");
+	if (rc == 0 && found && old_code != code)
+		rc = bump_camp_devices(cn, account_id, camp, old_code, -1);
+	if (rc == 0 && (!found || old_code != code))
+		rc = bump_camp_devices(cn, account_id, camp, code, +1);
+	return rc;
+}
+
 static int insert_event(struct ctx *c, int64_t account_id, const struct dlog_event *e,
 			struct dlog_append_result *res)
 {
@@ -668,6 +854,10 @@ static int insert_event(struct ctx *c, int64_t account_id, const struct dlog_eve
 		sqlite3_bind_blob(st, 14, e->content_hash, 32, SQLITE_STATIC);
 	}
 	rc = step_done(cn, st, "event insert");
+	if (rc == 0)
+		rc = update_device(cn, dev, e, (int64_t)res->id.seq, code, camp);
+	if (rc == 0 && e->campaign_id != NULL)
+		rc = update_campaign(cn, account_id, dev, e, (int64_t)res->id.seq, code, camp);
 	if (rc == 0)
 		c->next_seq++;
 	return rc;
@@ -998,6 +1188,474 @@ static int sqlite_summary(void *vctx, int64_t account_id, const struct dlog_quer
 	return rc;
 }
 
+/* ---- the device directory ---- */
+
+#define DEVICE_SELECT                                                                             \
+	"SELECT d.device_id, d.state, d.first_ts, d.last_ts, lc.s, d.last_mtype, cp.s, d.n0,"    \
+	" d.n1, d.n2, d.n3 FROM devices d LEFT JOIN strings lc ON lc.id = d.last_code"            \
+	" LEFT JOIN strings cp ON cp.id = d.last_camp"
+
+static void device_row(sqlite3_stmt *st, struct dlog_device *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->device_id = (const char *)sqlite3_column_text(st, 0);
+	d->state = (enum dlog_device_state)sqlite3_column_int(st, 1);
+	d->first_at = sqlite3_column_int64(st, 2);
+	d->last_at = sqlite3_column_int64(st, 3);
+	d->last_event_type = (const char *)sqlite3_column_text(st, 4);
+	d->last_mtype = (enum dlog_mtype)sqlite3_column_int(st, 5);
+	d->last_campaign_id = (const char *)sqlite3_column_text(st, 6);
+	for (int m = 0; m < DLOG_MTYPE_COUNT; m++)
+		d->counts[m] = sqlite3_column_int64(st, 7 + m);
+}
+
+/* A group's row id from its public id, or DLOG_ENOTFOUND. */
+static int group_rowid(struct conn *r, int64_t account_id, const char *gid, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = conn_prepare(r, "SELECT id FROM device_groups WHERE gid = ?1 AND account_id = ?2",
+			      &st);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, gid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, account_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		snprintf(errmsg, sizeof(errmsg), "no device group '%.64s'", gid);
+		rc = rc == SQLITE_DONE ? DLOG_ENOTFOUND : fail(rc, r->db, "group lookup");
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static void device_sql(struct sqlgen *g, int64_t account_id, int64_t group, bool count,
+		       const struct dlog_query *q)
+{
+	char tail[64];
+
+	store__sql(g, count ? "SELECT count(*) FROM devices d WHERE " : DEVICE_SELECT " WHERE ");
+	store__sql_device_where(g, account_id, q, !count);
+	if (group > 0) {
+		store__sql(g, " AND d.id IN (SELECT dev FROM group_members WHERE group_id = ");
+		store__sql_int(g, group);
+		store__sql(g, ")");
+	}
+	if (count)
+		return;
+	snprintf(tail, sizeof(tail), " ORDER BY d.device_id %s LIMIT %d",
+		 q->order == DLOG_ORDER_DESC ? "DESC" : "ASC", q->limit + 1);
+	store__sql(g, tail);
+}
+
+static int device_rows(struct conn *r, struct sqlgen *g, int limit, dlog_device_cb cb, void *arg,
+		       bool *has_more)
+{
+	sqlite3_stmt *st;
+	int rows = 0;
+	int rc = prepare_gen(r, g, &st);
+
+	if (rc != 0)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct dlog_device d;
+
+		if (rows++ == limit) {
+			*has_more = true;
+			break;
+		}
+		device_row(st, &d);
+		rc = cb(arg, &d);
+		if (rc != 0)
+			break;
+	}
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		rc = 0;
+	else if (rc > 0)
+		rc = fail(rc, r->db, "device query");
+	stmt_done(st);
+	return rc;
+}
+
+static int count_gen(struct conn *r, struct sqlgen *g, int64_t *total)
+{
+	sqlite3_stmt *st;
+	int rc = prepare_gen(r, g, &st);
+
+	if (rc != 0)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*total = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		rc = fail(rc, r->db, "count");
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static int sqlite_device_query(void *vctx, int64_t account_id, const char *group_id,
+			       const struct dlog_query *q, dlog_device_cb cb, void *arg,
+			       bool *has_more, int64_t *total)
+{
+	struct ctx *c = vctx;
+	struct conn *r;
+	struct sqlgen g;
+	int64_t group = 0;
+	int rc = reader_get(c, &r);
+
+	if (rc != 0)
+		return rc;
+	*has_more = false;
+	rc = exec(r->db, "BEGIN");
+	if (rc != 0)
+		goto out;
+	if (group_id != NULL)
+		rc = group_rowid(r, account_id, group_id, &group);
+	if (rc == 0) {
+		store__sqlgen_init(&g, SQL_STYLE_SQLITE);
+		device_sql(&g, account_id, group, false, q);
+		rc = device_rows(r, &g, q->limit, cb, arg, has_more);
+		store__sqlgen_done(&g);
+	}
+	if (rc == 0 && q->include_total) {
+		store__sqlgen_init(&g, SQL_STYLE_SQLITE);
+		device_sql(&g, account_id, group, true, q);
+		rc = count_gen(r, &g, total);
+		store__sqlgen_done(&g);
+	}
+	sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+out:
+	reader_put(c, r);
+	return rc;
+}
+
+static int sqlite_device_get(void *vctx, int64_t account_id, const char *device_id,
+			     dlog_device_cb cb, void *arg)
+{
+	struct ctx *c = vctx;
+	struct conn *r;
+	sqlite3_stmt *st;
+	int rc = reader_get(c, &r);
+
+	if (rc != 0)
+		return rc;
+	rc = conn_prepare(r, DEVICE_SELECT " WHERE d.account_id = ?1 AND d.device_id = ?2", &st);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, account_id);
+		sqlite3_bind_text(st, 2, device_id, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			struct dlog_device d;
+
+			device_row(st, &d);
+			rc = cb(arg, &d);
+		} else {
+			rc = rc == SQLITE_DONE ? DLOG_ENOTFOUND : fail(rc, r->db, "device get");
+		}
+		stmt_done(st);
+	}
+	reader_put(c, r);
+	return rc;
+}
+
+/* ---- device groups ---- */
+
+#define GROUP_SELECT                                                                              \
+	"SELECT g.gid, g.name, g.description, g.attrs, g.created_at, g.updated_at,"               \
+	" (SELECT count(*) FROM group_members m WHERE m.group_id = g.id) FROM device_groups g"
+
+static void group_row(sqlite3_stmt *st, struct dlog_group *g)
+{
+	memset(g, 0, sizeof(*g));
+	snprintf(g->id, sizeof(g->id), "%s", (const char *)sqlite3_column_text(st, 0));
+	g->name = (const char *)sqlite3_column_text(st, 1);
+	g->description = (const char *)sqlite3_column_text(st, 2);
+	g->custom_attributes = (const char *)sqlite3_column_text(st, 3);
+	g->created_at = sqlite3_column_int64(st, 4);
+	g->updated_at = sqlite3_column_int64(st, 5);
+	g->devices_count = sqlite3_column_int64(st, 6);
+}
+
+static int is_unique_violation(struct conn *cn)
+{
+	return sqlite3_extended_errcode(cn->db) == SQLITE_CONSTRAINT_UNIQUE;
+}
+
+static int sqlite_group_create(void *vctx, int64_t account_id, struct dlog_group *g)
+{
+	struct ctx *c = vctx;
+	sqlite3_stmt *st;
+	dlog_time now = dlog_time_now();
+	int rc;
+
+	g->created_at = g->updated_at = now;
+	pthread_mutex_lock(&c->wlock);
+	rc = conn_prepare(&c->w,
+			  "INSERT INTO device_groups(account_id, gid, name, description, attrs,"
+			  " created_at, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+			  &st);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, account_id);
+		sqlite3_bind_text(st, 2, g->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, g->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, g->description ? g->description : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, g->custom_attributes ? g->custom_attributes : "{}", -1,
+				  SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, now);
+		rc = step_done(&c->w, st, "group insert");
+		if (rc != 0 && is_unique_violation(&c->w)) {
+			snprintf(errmsg, sizeof(errmsg), "a device group named '%.64s' exists",
+				 g->name);
+			rc = DLOG_ECONFLICT;
+		}
+	}
+	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
+static int sqlite_group_update(void *vctx, int64_t account_id, const char *id,
+			       const struct dlog_group *g)
+{
+	struct ctx *c = vctx;
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&c->wlock);
+	rc = conn_prepare(&c->w,
+			  "UPDATE device_groups SET name = coalesce(?3, name),"
+			  " description = coalesce(?4, description), attrs = coalesce(?5, attrs),"
+			  " updated_at = ?6 WHERE gid = ?1 AND account_id = ?2",
+			  &st);
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, account_id);
+		if (g->name != NULL)
+			sqlite3_bind_text(st, 3, g->name, -1, SQLITE_STATIC);
+		if (g->description != NULL)
+			sqlite3_bind_text(st, 4, g->description, -1, SQLITE_STATIC);
+		if (g->custom_attributes != NULL)
+			sqlite3_bind_text(st, 5, g->custom_attributes, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, dlog_time_now());
+		rc = step_done(&c->w, st, "group update");
+		if (rc != 0 && is_unique_violation(&c->w)) {
+			snprintf(errmsg, sizeof(errmsg), "a device group named '%.64s' exists",
+				 g->name ? g->name : "");
+			rc = DLOG_ECONFLICT;
+		} else if (rc == 0 && sqlite3_changes(c->w.db) == 0) {
+			snprintf(errmsg, sizeof(errmsg), "no device group '%.64s'", id);
+			rc = DLOG_ENOTFOUND;
+		}
+	}
+	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
+static int sqlite_group_delete(void *vctx, int64_t account_id, const char *id)
+{
+	struct ctx *c = vctx;
+	int64_t rowid = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&c->wlock);
+	rc = exec(c->w.db, "BEGIN IMMEDIATE");
+	if (rc != 0)
+		goto out;
+	rc = group_rowid(&c->w, account_id, id, &rowid);
+	if (rc == 0)
+		rc = conn_prepare(&c->w, "DELETE FROM group_members WHERE group_id = ?1", &st);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, rowid);
+		rc = step_done(&c->w, st, "group delete");
+	}
+	if (rc == 0)
+		rc = conn_prepare(&c->w, "DELETE FROM device_groups WHERE id = ?1", &st);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, rowid);
+		rc = step_done(&c->w, st, "group delete");
+	}
+	if (rc == 0)
+		rc = exec(c->w.db, "COMMIT");
+	if (rc != 0)
+		sqlite3_exec(c->w.db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
+static int sqlite_group_get(void *vctx, int64_t account_id, const char *id, dlog_group_cb cb,
+			    void *arg)
+{
+	struct ctx *c = vctx;
+	struct conn *r;
+	sqlite3_stmt *st;
+	int rc = reader_get(c, &r);
+
+	if (rc != 0)
+		return rc;
+	rc = conn_prepare(r, GROUP_SELECT " WHERE g.gid = ?1 AND g.account_id = ?2", &st);
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, account_id);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			struct dlog_group g;
+
+			group_row(st, &g);
+			rc = cb(arg, &g);
+		} else {
+			rc = rc == SQLITE_DONE ? DLOG_ENOTFOUND : fail(rc, r->db, "group get");
+		}
+		stmt_done(st);
+	}
+	reader_put(c, r);
+	return rc;
+}
+
+static int sqlite_group_list(void *vctx, int64_t account_id, const struct dlog_query *q,
+			     dlog_group_cb cb, void *arg, bool *has_more, int64_t *total)
+{
+	struct ctx *c = vctx;
+	bool desc = q->order == DLOG_ORDER_DESC;
+	struct conn *r;
+	sqlite3_stmt *st;
+	char sql[512];
+	int rows = 0;
+	int rc = reader_get(c, &r);
+
+	if (rc != 0)
+		return rc;
+	*has_more = false;
+	/* creation order; the cursor is a group id, whose row id gives its position */
+	snprintf(sql, sizeof(sql),
+		 GROUP_SELECT " WHERE g.account_id = ?1 AND (?2 IS NULL OR g.id %s coalesce("
+			      "(SELECT id FROM device_groups WHERE gid = ?2), %s))"
+			      " ORDER BY g.id %s LIMIT %d",
+		 desc ? "<" : ">", desc ? "-1" : "9223372036854775807", desc ? "DESC" : "ASC",
+		 q->limit + 1);
+	rc = conn_prepare(r, sql, &st);
+	if (rc != 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, account_id);
+	if (q->has_after && q->after_key != NULL)
+		sqlite3_bind_text(st, 2, q->after_key, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct dlog_group g;
+
+		if (rows++ == q->limit) {
+			*has_more = true;
+			break;
+		}
+		group_row(st, &g);
+		rc = cb(arg, &g);
+		if (rc != 0)
+			break;
+	}
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		rc = 0;
+	else if (rc > 0)
+		rc = fail(rc, r->db, "group list");
+	stmt_done(st);
+	if (rc == 0 && q->include_total)
+		rc = pragma_int_bound(r, "SELECT count(*) FROM device_groups WHERE account_id = ?1",
+				      account_id, total);
+out:
+	reader_put(c, r);
+	return rc;
+}
+
+static int sqlite_group_member(void *vctx, int64_t account_id, const char *id,
+			       const char *device_id, bool add)
+{
+	struct ctx *c = vctx;
+	int64_t group = 0, dev = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&c->wlock);
+	rc = group_rowid(&c->w, account_id, id, &group);
+	if (rc == 0)
+		rc = conn_prepare(&c->w,
+				  "SELECT id FROM devices WHERE device_id = ?1 AND account_id = ?2",
+				  &st);
+	if (rc != 0)
+		goto out;
+	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, account_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		dev = sqlite3_column_int64(st, 0);
+	stmt_done(st);
+	if (rc != SQLITE_ROW) {
+		snprintf(errmsg, sizeof(errmsg), "no device '%.128s'", device_id);
+		rc = DLOG_ENOTFOUND;
+		goto out;
+	}
+	rc = conn_prepare(&c->w,
+			  add ? "INSERT OR IGNORE INTO group_members VALUES(?1, ?2)"
+			      : "DELETE FROM group_members WHERE group_id = ?1 AND dev = ?2",
+			  &st);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, group);
+		sqlite3_bind_int64(st, 2, dev);
+		rc = step_done(&c->w, st, "group member");
+	}
+out:
+	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
+/* ---- campaign statistics ---- */
+
+static int sqlite_campaign_stats(void *vctx, int64_t account_id, const char *campaign_id,
+				 dlog_campaign_cb cb, void *arg)
+{
+	struct ctx *c = vctx;
+	struct conn *r;
+	sqlite3_stmt *st;
+	int rows = 0;
+	int rc = reader_get(c, &r);
+
+	if (rc != 0)
+		return rc;
+	rc = conn_prepare(r,
+			  "SELECT s.s, k.mtype, k.events, k.devices, k.first_ts FROM camp_codes k"
+			  " JOIN strings s ON s.id = k.code WHERE k.account_id = ?1"
+			  " AND k.camp = (SELECT id FROM strings WHERE s = ?2) ORDER BY s.s",
+			  &st);
+	if (rc != 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_text(st, 2, campaign_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct dlog_campaign_code k = {
+			.event_type = (const char *)sqlite3_column_text(st, 0),
+			.mtype = (enum dlog_mtype)sqlite3_column_int(st, 1),
+			.events = sqlite3_column_int64(st, 2),
+			.devices = sqlite3_column_int64(st, 3),
+			.first_at = sqlite3_column_int64(st, 4),
+		};
+
+		rows++;
+		rc = cb(arg, &k);
+		if (rc != 0)
+			break;
+	}
+	if (rc == SQLITE_DONE)
+		rc = rows > 0 ? 0 : DLOG_ENOTFOUND;
+	else if (rc > 0)
+		rc = fail(rc, r->db, "campaign statistics");
+	stmt_done(st);
+out:
+	reader_put(c, r);
+	return rc;
+}
+
 const struct dlog_store_ops store__sqlite_ops = {
 	.name = "sqlite",
 	.open = sqlite_open,
@@ -1014,4 +1672,13 @@ const struct dlog_store_ops store__sqlite_ops = {
 	.get = sqlite_get,
 	.last_seq = sqlite_last_seq,
 	.summary = sqlite_summary,
+	.device_query = sqlite_device_query,
+	.device_get = sqlite_device_get,
+	.group_create = sqlite_group_create,
+	.group_update = sqlite_group_update,
+	.group_delete = sqlite_group_delete,
+	.group_get = sqlite_group_get,
+	.group_list = sqlite_group_list,
+	.group_member = sqlite_group_member,
+	.campaign_stats = sqlite_campaign_stats,
 };

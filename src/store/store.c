@@ -11,6 +11,8 @@ static const struct {
 	bool keep_prefix; /* the backend wants the whole URL (libpq parses it) */
 } backends[] = {
 	{"sqlite:", &store__sqlite_ops, false},
+	{"postgresql://", &store__pg_ops, true},
+	{"postgres://", &store__pg_ops, true},
 };
 
 static const char *const scope_names[] = {"read", "write", "admin"};
@@ -57,7 +59,8 @@ int dlog_store_open(const char *url, struct dlog_store **out, char *errbuf, size
 		return 0;
 	}
 	if (errbuf != NULL)
-		snprintf(errbuf, errlen, "unsupported store URL '%s' (expected sqlite:PATH)", url);
+		snprintf(errbuf, errlen,
+			 "unsupported store URL '%s' (expected sqlite:PATH or postgresql://...)", url);
 	return DLOG_EINVAL;
 }
 
@@ -135,4 +138,76 @@ int dlog_store_summary(struct dlog_store *s, int64_t account_id, const struct dl
 		       int top_n, void *arg)
 {
 	return s->ops->summary(s->ctx, account_id, q, utc_offset_us, day_cb, code_cb, top_n, arg);
+}
+
+static const char *const state_names[] = {"unenrolled", "registered", "bootstrapped",
+					  "deregistered"};
+
+const char *dlog_device_state_name(enum dlog_device_state st)
+{
+	return (unsigned)st < 4 ? state_names[st] : "unenrolled";
+}
+
+enum dlog_device_state dlog_device_state_of(const char *event_type)
+{
+	if (strcmp(event_type, "SYS_106") == 0)
+		return DLOG_STATE_REGISTERED;
+	if (strcmp(event_type, "SYS_107") == 0)
+		return DLOG_STATE_BOOTSTRAPPED;
+	if (strcmp(event_type, "SYS_105") == 0)
+		return DLOG_STATE_DEREGISTERED;
+	return DLOG_STATE_UNENROLLED;
+}
+
+int dlog_store_device_query(struct dlog_store *s, int64_t account_id, const char *group_id,
+			    const struct dlog_query *q, dlog_device_cb cb, void *arg,
+			    bool *has_more, int64_t *total)
+{
+	return s->ops->device_query(s->ctx, account_id, group_id, q, cb, arg, has_more, total);
+}
+
+int dlog_store_device_get(struct dlog_store *s, int64_t account_id, const char *device_id,
+			  dlog_device_cb cb, void *arg)
+{
+	return s->ops->device_get(s->ctx, account_id, device_id, cb, arg);
+}
+
+int dlog_store_group_create(struct dlog_store *s, int64_t account_id, struct dlog_group *g)
+{
+	return s->ops->group_create(s->ctx, account_id, g);
+}
+
+int dlog_store_group_update(struct dlog_store *s, int64_t account_id, const char *id,
+			    const struct dlog_group *g)
+{
+	return s->ops->group_update(s->ctx, account_id, id, g);
+}
+
+int dlog_store_group_delete(struct dlog_store *s, int64_t account_id, const char *id)
+{
+	return s->ops->group_delete(s->ctx, account_id, id);
+}
+
+int dlog_store_group_get(struct dlog_store *s, int64_t account_id, const char *id,
+			 dlog_group_cb cb, void *arg)
+{
+	return s->ops->group_get(s->ctx, account_id, id, cb, arg);
+}
+
+int dlog_store_group_list(struct dlog_store *s, int64_t account_id, const struct dlog_query *q,
+			  dlog_group_cb cb, void *arg, bool *has_more, int64_t *total)
+{
+	return s->ops->group_list(s->ctx, account_id, q, cb, arg, has_more, total);
+}
+
+int dlog_store_group_member(struct dlog_store *s, int64_t account_id, const char *id,
+			    const char *device_id, bool add)
+{
+	return s->ops->group_member(s->ctx, account_id, id, device_id, add);
+}
+
+int dlog_store_campaign_stats(struct dlog_store *s, int64_t account_id, const char *campaign_id,
+			      dlog_campaign_cb cb, void *arg)
+{
+	return s->ops->campaign_stats(s->ctx, account_id, campaign_id, cb, arg);
 }

@@ -119,6 +119,86 @@ int dlog_store_summary(struct dlog_store *s, int64_t account_id, const struct dl
 		       int64_t utc_offset_us, dlog_day_cb day_cb, dlog_code_count_cb code_cb,
 		       int top_n, void *arg);
 
+/* ---- the device directory, kept up to date in every append transaction ---- */
+
+enum dlog_device_state {
+	DLOG_STATE_UNENROLLED = 0, /* no lifecycle event yet */
+	DLOG_STATE_REGISTERED = 1,   /* latest lifecycle event SYS_106 */
+	DLOG_STATE_BOOTSTRAPPED = 2, /* SYS_107 */
+	DLOG_STATE_DEREGISTERED = 3, /* SYS_105 */
+};
+const char *dlog_device_state_name(enum dlog_device_state st);
+/* The state an event code sets, or DLOG_STATE_UNENROLLED when it is no lifecycle event. */
+enum dlog_device_state dlog_device_state_of(const char *event_type);
+
+/* One device. "Latest" means the greatest (date_time, id). Pointers valid during the callback. */
+struct dlog_device {
+	const char *device_id;
+	enum dlog_device_state state;
+	dlog_time first_at;            /* date_time of its earliest event */
+	dlog_time last_at;             /* date_time of its latest event */
+	const char *last_event_type;
+	enum dlog_mtype last_mtype;
+	const char *last_campaign_id;  /* campaign of its latest campaign event, or NULL */
+	int64_t counts[DLOG_MTYPE_COUNT];
+};
+typedef int (*dlog_device_cb)(void *arg, const struct dlog_device *d);
+
+/* A page of devices (DEVICES dialect query: filters, order by device id, after = device id).
+ * When group_id is not NULL, only that group's members (DLOG_ENOTFOUND if no such group). */
+int dlog_store_device_query(struct dlog_store *s, int64_t account_id, const char *group_id,
+			    const struct dlog_query *q, dlog_device_cb cb, void *arg,
+			    bool *has_more, int64_t *total);
+/* One device. 0 (cb called once) or DLOG_ENOTFOUND. */
+int dlog_store_device_get(struct dlog_store *s, int64_t account_id, const char *device_id,
+			  dlog_device_cb cb, void *arg);
+
+/* ---- device groups ---- */
+
+struct dlog_group {
+	char id[33];                  /* 32 hex, assigned on create */
+	const char *name;
+	const char *description;
+	const char *custom_attributes; /* JSON object text */
+	dlog_time created_at, updated_at;
+	int64_t devices_count;
+};
+typedef int (*dlog_group_cb)(void *arg, const struct dlog_group *g);
+
+/* Create with the caller's g->id (32 hex, random); created_at/updated_at are filled.
+ * DLOG_ECONFLICT when the account has a group of that name. */
+int dlog_store_group_create(struct dlog_store *s, int64_t account_id, struct dlog_group *g);
+/* Replace name, description and attributes (NULL members keep their value). DLOG_ENOTFOUND,
+ * DLOG_ECONFLICT. */
+int dlog_store_group_update(struct dlog_store *s, int64_t account_id, const char *id,
+			    const struct dlog_group *g);
+int dlog_store_group_delete(struct dlog_store *s, int64_t account_id, const char *id);
+int dlog_store_group_get(struct dlog_store *s, int64_t account_id, const char *id,
+			 dlog_group_cb cb, void *arg);
+/* A page of groups in creation order; q->after_key is a group id. */
+int dlog_store_group_list(struct dlog_store *s, int64_t account_id, const struct dlog_query *q,
+			  dlog_group_cb cb, void *arg, bool *has_more, int64_t *total);
+/* Add or remove a device (which must have events). Idempotent. DLOG_ENOTFOUND names the group
+ * or the device in dlog_store_errmsg(). */
+int dlog_store_group_member(struct dlog_store *s, int64_t account_id, const char *id,
+			    const char *device_id, bool add);
+
+/* ---- update-campaign statistics, maintained counters ---- */
+
+/* Per event code of one campaign: events counts every event; devices counts each device once,
+ * under the code of its latest event in the campaign. first_at: earliest date_time. */
+struct dlog_campaign_code {
+	const char *event_type;
+	enum dlog_mtype mtype;
+	int64_t events;
+	int64_t devices;
+	dlog_time first_at;
+};
+typedef int (*dlog_campaign_cb)(void *arg, const struct dlog_campaign_code *c);
+/* Every code seen in the campaign, in code order. DLOG_ENOTFOUND when it has no events. */
+int dlog_store_campaign_stats(struct dlog_store *s, int64_t account_id, const char *campaign_id,
+			      dlog_campaign_cb cb, void *arg);
+
 /* Highest sequence number committed so far in the whole store (0 when empty): lets the live
  * stream start "at the newest event". */
 int dlog_store_last_seq(struct dlog_store *s, uint64_t *seq);

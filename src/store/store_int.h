@@ -27,6 +27,23 @@ struct dlog_store_ops {
 	int (*summary)(void *ctx, int64_t account_id, const struct dlog_query *q,
 		       int64_t utc_offset_us, dlog_day_cb day_cb, dlog_code_count_cb code_cb,
 		       int top_n, void *arg);
+	int (*device_query)(void *ctx, int64_t account_id, const char *group_id,
+			    const struct dlog_query *q, dlog_device_cb cb, void *arg,
+			    bool *has_more, int64_t *total);
+	int (*device_get)(void *ctx, int64_t account_id, const char *device_id, dlog_device_cb cb,
+			  void *arg);
+	int (*group_create)(void *ctx, int64_t account_id, struct dlog_group *g);
+	int (*group_update)(void *ctx, int64_t account_id, const char *id,
+			    const struct dlog_group *g);
+	int (*group_delete)(void *ctx, int64_t account_id, const char *id);
+	int (*group_get)(void *ctx, int64_t account_id, const char *id, dlog_group_cb cb,
+			 void *arg);
+	int (*group_list)(void *ctx, int64_t account_id, const struct dlog_query *q,
+			  dlog_group_cb cb, void *arg, bool *has_more, int64_t *total);
+	int (*group_member)(void *ctx, int64_t account_id, const char *id, const char *device_id,
+			    bool add);
+	int (*campaign_stats)(void *ctx, int64_t account_id, const char *campaign_id,
+			      dlog_campaign_cb cb, void *arg);
 };
 
 struct dlog_store {
@@ -35,5 +52,6 @@ struct dlog_store {
 };
 
 extern const struct dlog_store_ops store__sqlite_ops;
+extern const struct dlog_store_ops store__pg_ops;
 
 #endif

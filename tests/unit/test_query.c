@@ -83,11 +83,17 @@ static bool spec_allows(enum dlog_field f, enum dlog_op op, enum dlog_query_dial
 	case DLOG_F_STATE_CHANGE:
 		return op == DLOG_OP_EQ || op == DLOG_OP_NEQ || (d == DL && set);
 	case DLOG_F_CREATED_AT:
+	case DLOG_F_UPDATED_AT:
 		return op == DLOG_OP_LTE || op == DLOG_OP_GTE;
+	case DLOG_F_DEVICE_GROUP_ID:
+		return op == DLOG_OP_EQ || op == DLOG_OP_IN;
 	default:
 		return set;
 	}
 }
+
+/* The fields of the event routes end at DLOG_F_DEVICE_KEY; the directory's follow. */
+#define EVENT_FIELDS DLOG_F_DEVICE_KEY
 
 static const char *sample_value(enum dlog_field f)
 {
@@ -129,7 +135,7 @@ static void test_every_field_op(void **state)
 
 	(void)state;
 	for (int d = EV; d <= DL; d++) {
-		for (int f = 0; f < DLOG_F_COUNT; f++) {
+		for (int f = 0; f < EVENT_FIELDS; f++) {
 			for (int op = 0; op < DLOG_OP_COUNT; op++) {
 				snprintf(key, sizeof(key), "%s__%s", dlog_field_name(f),
 				         dlog_op_name(op));
@@ -156,7 +162,7 @@ static void test_bare_is_eq(void **state)
 	char qs[256];
 
 	(void)state;
-	for (int f = 0; f < DLOG_F_COUNT; f++) {
+	for (int f = 0; f < EVENT_FIELDS; f++) {
 		snprintf(qs, sizeof(qs), "%s=%s", dlog_field_name(f), sample_value(f));
 		if (f == DLOG_F_CREATED_AT) {
 			bad(qs, EV, "created_at",
@@ -171,6 +177,43 @@ static void test_bare_is_eq(void **state)
 		check_sample(&q.terms[0]);
 		dlog_query_done(&q);
 	}
+}
+
+/* /v3/devices/ has its own fields: "id" is a device id there, and event fields are unknown. */
+static void test_devices_dialect(void **state)
+{
+	static const struct {
+		const char *qs;
+		enum dlog_field f;
+		enum dlog_op op;
+	} good[] = {
+		{"id=abc", DLOG_F_DEVICE_KEY, DLOG_OP_EQ},
+		{"id__nin=a,b", DLOG_F_DEVICE_KEY, DLOG_OP_NIN},
+		{"state__in=registered,bootstrapped", DLOG_F_STATE, DLOG_OP_IN},
+		{"last_event_type__neq=SYS_106", DLOG_F_LAST_EVENT_TYPE, DLOG_OP_NEQ},
+		{"last_event_type_description=FAIL", DLOG_F_LAST_EVENT_TYPE_DESCRIPTION, DLOG_OP_EQ},
+		{"created_at__gte=2016-11-30T16:25:12Z", DLOG_F_CREATED_AT, DLOG_OP_GTE},
+		{"updated_at__lte=2016-11-30T16:25:12Z", DLOG_F_UPDATED_AT, DLOG_OP_LTE},
+	};
+	struct dlog_query q;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ok(good[i].qs, DLOG_DIALECT_DEVICES, &q);
+		assert_int_equal(q.nterms, 1);
+		assert_int_equal(q.terms[0].field, good[i].f);
+		assert_int_equal(q.terms[0].op, good[i].op);
+		dlog_query_done(&q);
+	}
+	bad("device_id=x", DLOG_DIALECT_DEVICES, "device_id", "unknown filter field");
+	bad("state=x", EV, "state", "unknown filter field");
+	bad("updated_at__eq=2016-11-30T16:25:12Z", DLOG_DIALECT_DEVICES, "updated_at__eq",
+	    "not supported");
+	/* the cursor is a device id, echoed back as given */
+	ok("after=dev%2F1&limit=5", DLOG_DIALECT_DEVICES, &q);
+	assert_true(q.has_after);
+	assert_string_equal(q.after_key, "dev/1");
+	dlog_query_done(&q);
 }
 
 static void test_unknown_keys(void **state)
@@ -714,6 +757,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),      cmocka_unit_test(test_every_field_op),
 	    cmocka_unit_test(test_bare_is_eq),    cmocka_unit_test(test_unknown_keys),
+	    cmocka_unit_test(test_devices_dialect),
 	    cmocka_unit_test(test_values),        cmocka_unit_test(test_value_length),
 	    cmocka_unit_test(test_dates),         cmocka_unit_test(test_lists),
 	    cmocka_unit_test(test_limit),         cmocka_unit_test(test_order),
