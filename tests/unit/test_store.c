@@ -1,0 +1,1216 @@
+/* Contract tests for store/: one suite, run unchanged against every backend.
+ *
+ * The backend is named by DLOG_TEST_STORE: unset or "sqlite:..." gives a fresh SQLite file in
+ * a temporary directory per test; "postgresql://..." (or "postgres://...") names a server on
+ * which each test creates and finally drops a database of its own, so runs never see each
+ * other's rows. Expected results are computed here from a model of what was appended, not
+ * from SQL, so both backends are held to the same answers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+/* ---- fresh stores ---- */
+
+static bool is_pg;
+static const char *base_url; /* DLOG_TEST_STORE for PostgreSQL */
+static unsigned fresh_count;
+
+struct fixture {
+	struct dlog_store *s;
+	char url[2048];
+	char dir[256];    /* SQLite: the temporary directory */
+	char dbname[64];  /* PostgreSQL: the database made for this test */
+	int64_t acc1, acc2;
+};
+
+static void quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* Run one admin statement on the database url names. */
+static void pg_admin(const char *url, const char *sql)
+{
+	PGconn *pg = PQconnectdb(url);
+	PGresult *res;
+
+	if (PQstatus(pg) != CONNECTION_OK)
+		fail_msg("connect %s: %s", url, PQerrorMessage(pg));
+	PQsetNoticeProcessor(pg, quiet, NULL);
+	res = PQexec(pg, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(pg));
+	PQclear(res);
+	PQfinish(pg);
+}
+
+static void url_add_encoded(char *out, size_t len, const char *s)
+{
+	size_t n = strlen(out);
+
+	for (; *s != '\0' && n + 4 < len; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		    ch == '-' || ch == '_' || ch == '.' || ch == '/')
+			out[n++] = (char)ch;
+		else
+			n += (size_t)snprintf(out + n, len - n, "%%%02X", ch);
+	}
+	out[n] = '\0';
+}
+
+/* The URL of database dbname on the server of base: every connection option of base kept. */
+static void pg_url_for(const char *base, const char *dbname, char *out, size_t len)
+{
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(base, &err);
+	bool first = true;
+
+	if (opts == NULL)
+		fail_msg("bad DLOG_TEST_STORE: %s", err ? err : "?");
+	snprintf(out, len, "postgresql:///%s", dbname);
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL || *o->val == '\0' || strcmp(o->keyword, "dbname") == 0)
+			continue;
+		size_t n = strlen(out);
+
+		snprintf(out + n, len - n, "%s%s=", first ? "?" : "&", o->keyword);
+		url_add_encoded(out, len, o->val);
+		first = false;
+	}
+	PQconninfoFree(opts);
+}
+
+static void fresh_url(struct fixture *f)
+{
+	if (is_pg) {
+		char sql[128];
+
+		snprintf(f->dbname, sizeof(f->dbname), "dlog_test_%ld_%u", (long)getpid(),
+			 fresh_count++);
+		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", f->dbname);
+		pg_admin(base_url, sql);
+		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->dbname);
+		pg_admin(base_url, sql);
+		pg_url_for(base_url, f->dbname, f->url, sizeof(f->url));
+		return;
+	}
+	snprintf(f->dir, sizeof(f->dir), "/tmp/dlog-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->url, sizeof(f->url), "sqlite:%s/store.db", f->dir);
+}
+
+static void drop_fresh(struct fixture *f)
+{
+	if (is_pg && f->dbname[0] != '\0') {
+		char sql[128];
+
+		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->dbname);
+		pg_admin(base_url, sql);
+	} else if (f->dir[0] != '\0') {
+		static const char *const files[] = {"store.db", "store.db-wal", "store.db-shm",
+						    "foreign.db"};
+		char path[300];
+
+		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+			snprintf(path, sizeof(path), "%s/%s", f->dir, files[i]);
+			unlink(path);
+		}
+		rmdir(f->dir);
+	}
+}
+
+static void open_store(struct fixture *f)
+{
+	char err[512] = "";
+	int rc = dlog_store_open(f->url, &f->s, err, sizeof(err));
+
+	if (rc != 0)
+		fail_msg("open %s: %d %s", f->url, rc, err);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	fresh_url(f);
+	open_store(f);
+	assert_int_equal(dlog_store_account(f->s, "acme", true, &f->acc1), 0);
+	assert_int_equal(dlog_store_account(f->s, "globex", true, &f->acc2), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	dlog_store_close(f->s);
+	drop_fresh(f);
+	free(f);
+	return 0;
+}
+
+/* ---- events and the model ---- */
+
+/* What the test appended, as the store must give it back. */
+struct mev {
+	struct dlog_id id;
+	int64_t account;
+	dlog_time ts;
+	const char *dev, *code, *cat, *descr, *camp, *extra, *idem;
+	enum dlog_mtype mtype;
+	bool sc;
+};
+
+#define MAX_MODEL 256
+static struct mev model[MAX_MODEL];
+static size_t nmodel;
+
+static const uint8_t *hash_of(int v)
+{
+	static uint8_t hashes[8][32];
+
+	memset(hashes[v & 7], 0x40 + (v & 7), 32);
+	return hashes[v & 7];
+}
+
+static struct dlog_event ev_of(const struct mev *m, int hash)
+{
+	struct dlog_event e = {
+		.date_time = m->ts,
+		.device_id = m->dev,
+		.event_type = m->code,
+		.mtype = m->mtype,
+		.category = m->cat,
+		.description = m->descr,
+		.state_change = m->sc,
+		.campaign_id = m->camp,
+		.data_extra = m->extra,
+		.idempotency_key = m->idem,
+		.content_hash = m->idem ? hash_of(hash) : NULL,
+	};
+	return e;
+}
+
+/* Tricky texts on purpose: quotes, backslashes, braces, "NULL" and non-ASCII must survive every
+ * backend's encoding (PostgreSQL array literals among them). */
+static const char *const devs[] = {"dev-a", "dev-b", "dev \"q\" {x} \\y", "NULL", "d\xc3\xa9v"};
+static const char *const codes[] = {"UPD4_FAIL_24", "SYS_106", "UPD2_OK_18", "UPD4_FAIL_7"};
+static const enum dlog_mtype mtypes[] = {DLOG_MTYPE_FAIL, DLOG_MTYPE_INFO, DLOG_MTYPE_SUCCESS,
+					 DLOG_MTYPE_FAIL};
+static const char *const cats[] = {"FAIL_NETWORK", "INFO_REGISTRATION", "SUCCESS", "FAIL_STORAGE"};
+static const char *const descrs[] = {"Connection lost.", "Registered", "NULL", "a \"b\" \\c"};
+static const char *const camps[] = {"camp-1", "camp-2"};
+#define T0 INT64_C(1780000000000000)
+#define HOUR INT64_C(3600000000)
+
+/* Append model entries [from, to) in batches of batch, recording the ids. */
+static void append_model(struct fixture *f, size_t from, size_t to, size_t batch)
+{
+	struct dlog_event ev[16];
+	struct dlog_append_result res[16];
+
+	assert_true(batch <= 16);
+	for (size_t i = from; i < to; i += batch) {
+		size_t n = to - i < batch ? to - i : batch;
+
+		for (size_t j = 0; j < n; j++)
+			ev[j] = ev_of(&model[i + j], 0);
+		assert_int_equal(dlog_store_append(f->s, model[i].account, ev, n, res, NULL), 0);
+		for (size_t j = 0; j < n; j++) {
+			assert_false(res[j].duplicate);
+			model[i + j].id = res[j].id;
+		}
+	}
+}
+
+/* A deterministic mixed data set over two accounts, appended in uneven batches (every batch
+ * holds events of one account). */
+static void load_model(struct fixture *f)
+{
+	nmodel = 0;
+	for (int k = 0; k < 90; k++) {
+		struct mev *m = &model[nmodel++];
+		int c = (k * 7) % 4;
+
+		memset(m, 0, sizeof(*m));
+		m->account = (k / 10) % 3 == 2 ? f->acc2 : f->acc1;
+		m->dev = devs[k % 5];
+		m->code = codes[c];
+		m->mtype = mtypes[c];
+		m->cat = cats[c];
+		m->descr = descrs[(k / 3) % 4];
+		m->sc = k % 2 == 0;
+		m->camp = k % 3 == 0 ? NULL : camps[k % 2];
+		m->extra = k % 4 == 1 ? "{\"fw\":\"1.2\"}" : NULL;
+		/* some equal timestamps, not in append order */
+		m->ts = T0 + ((k * 37) % 50) * HOUR;
+	}
+	for (size_t i = 0; i < nmodel; i += 10)
+		append_model(f, i, i + 10, i % 20 == 0 ? 3 : 7);
+}
+
+/* ---- the reference evaluator ---- */
+
+static bool str_in(const char *v, const struct dlog_term *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		if (v != NULL && strcmp(v, t->v.strs[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool time_match(dlog_time v, const struct dlog_term *t)
+{
+	bool any = false;
+
+	switch (t->op) {
+	case DLOG_OP_LTE:
+		return v <= t->v.times[0];
+	case DLOG_OP_GTE:
+		return v >= t->v.times[0];
+	default:
+		for (size_t i = 0; i < t->n; i++)
+			any = any || v == t->v.times[i];
+		return t->op == DLOG_OP_NEQ || t->op == DLOG_OP_NIN ? !any : any;
+	}
+}
+
+static bool term_match(const struct mev *m, const struct dlog_term *t)
+{
+	bool neg = t->op == DLOG_OP_NEQ || t->op == DLOG_OP_NIN;
+	bool in = false;
+
+	switch (t->field) {
+	case DLOG_F_DATE_TIME:
+		return time_match(m->ts, t);
+	case DLOG_F_CREATED_AT:
+		return time_match(m->id.created, t);
+	case DLOG_F_ID:
+		for (size_t i = 0; i < t->n; i++)
+			in = in || (t->v.ids[i].seq == m->id.seq &&
+				    t->v.ids[i].created == m->id.created);
+		break;
+	case DLOG_F_STATE_CHANGE:
+		for (size_t i = 0; i < t->n; i++)
+			in = in || t->v.flags[i] == m->sc;
+		break;
+	case DLOG_F_DEVICE_ID:
+		in = str_in(m->dev, t);
+		break;
+	case DLOG_F_EVENT_TYPE:
+		in = str_in(m->code, t);
+		break;
+	case DLOG_F_DESCRIPTION:
+		in = str_in(m->descr, t);
+		break;
+	case DLOG_F_EVENT_TYPE_CATEGORY:
+		in = str_in(m->cat, t);
+		break;
+	case DLOG_F_EVENT_TYPE_DESCRIPTION:
+		in = str_in(dlog_mtype_name(m->mtype), t);
+		break;
+	case DLOG_F_CAMPAIGN_ID:
+		/* SPEC: an event without a campaign is "not in" any list */
+		in = str_in(m->camp, t);
+		break;
+	default:
+		fail_msg("the evaluator lacks field %d", (int)t->field);
+	}
+	return neg ? !in : in;
+}
+
+static bool query_match(const struct mev *m, int64_t account, const struct dlog_query *q)
+{
+	if (m->account != account)
+		return false;
+	for (size_t i = 0; i < q->nterms; i++) {
+		if (!term_match(m, &q->terms[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Model indexes q matches for account, in q's order, after q's cursor. */
+static size_t expected(int64_t account, const struct dlog_query *q, size_t *out)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < nmodel; k++) {
+		size_t i = q->order == DLOG_ORDER_DESC ? nmodel - 1 - k : k;
+		int cmp;
+
+		if (!query_match(&model[i], account, q))
+			continue;
+		if (q->has_after) {
+			cmp = dlog_id_cmp(&model[i].id, &q->after);
+			if (q->order == DLOG_ORDER_ASC ? cmp <= 0 : cmp >= 0)
+				continue;
+		}
+		out[n++] = i;
+	}
+	return n;
+}
+
+/* ---- walking the store ---- */
+
+struct page {
+	size_t n;
+	struct dlog_id ids[MAX_MODEL];
+	int mismatches; /* rows whose fields differ from the model */
+};
+
+static const struct mev *model_find(const struct dlog_id *id)
+{
+	for (size_t i = 0; i < nmodel; i++) {
+		if (model[i].id.seq == id->seq && model[i].id.created == id->created)
+			return &model[i];
+	}
+	return NULL;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool event_equal(const struct mev *m, const struct dlog_event *e)
+{
+	return m != NULL && e->date_time == m->ts && str_eq(e->device_id, m->dev) &&
+	       str_eq(e->event_type, m->code) && e->mtype == m->mtype &&
+	       str_eq(e->category, m->cat ? m->cat : "") &&
+	       str_eq(e->description, m->descr ? m->descr : "") && e->state_change == m->sc &&
+	       str_eq(e->campaign_id, m->camp) && str_eq(e->data_extra, m->extra) &&
+	       str_eq(e->idempotency_key, m->idem);
+}
+
+static int page_cb(void *arg, const struct dlog_event *e)
+{
+	struct page *p = arg;
+
+	if (p->n < MAX_MODEL)
+		p->ids[p->n++] = e->id;
+	if (!event_equal(model_find(&e->id), e))
+		p->mismatches++;
+	return 0;
+}
+
+static void parse_ok(const char *qs, enum dlog_query_dialect d, struct dlog_query *q)
+{
+	struct dlog_query_error err;
+	int rc = dlog_query_parse(qs, strlen(qs), d, q, &err);
+
+	if (rc != 0)
+		fail_msg("parse '%s': %d %s: %s", qs, rc, err.name, err.message);
+}
+
+/* Page through qs for account with the given page size and order; every page, has_more and
+ * total_count must agree with the model. */
+static void check_walk(struct fixture *f, int64_t account, const char *filters,
+		       enum dlog_query_dialect d, int limit, const char *order)
+{
+	char qs[4096];
+	struct dlog_query q;
+	size_t want[MAX_MODEL], nwant, got = 0;
+
+	snprintf(qs, sizeof(qs), "%s%slimit=%d&order=%s&include=total_count", filters,
+		 *filters ? "&" : "", limit, order);
+	parse_ok(qs, d, &q);
+	nwant = expected(account, &q, want);
+	for (int pages = 0;; pages++) {
+		struct page p = {0};
+		bool more = true;
+		int64_t total = -1;
+		size_t left = nwant - got;
+
+		assert_true(pages <= MAX_MODEL);
+		assert_int_equal(dlog_store_query(f->s, account, &q, page_cb, &p, &more, &total),
+				 0);
+		if (total != (int64_t)nwant)
+			fail_msg("%s: total_count %lld, want %zu", qs, (long long)total, nwant);
+		if (p.n != (left < (size_t)q.limit ? left : (size_t)q.limit))
+			fail_msg("%s: page %d has %zu rows, want %zu of %zu left", qs, pages, p.n,
+				 left < (size_t)q.limit ? left : (size_t)q.limit, left);
+		assert_int_equal(p.mismatches, 0);
+		for (size_t i = 0; i < p.n; i++) {
+			const struct mev *m = &model[want[got + i]];
+
+			if (dlog_id_cmp(&p.ids[i], &m->id) != 0)
+				fail_msg("%s: row %zu is not the expected event", qs, got + i);
+		}
+		got += p.n;
+		if (more != (got < nwant))
+			fail_msg("%s: has_more %d with %zu of %zu seen", qs, more, got, nwant);
+		if (!more)
+			break;
+		q.has_after = true;
+		q.after = p.ids[p.n - 1];
+	}
+	dlog_query_done(&q);
+}
+
+static void check_all_ways(struct fixture *f, const char *filters, enum dlog_query_dialect d)
+{
+	static const int limits[] = {2, 7, 1000};
+
+	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+		check_walk(f, f->acc1, filters, d, limits[i], "ASC");
+		check_walk(f, f->acc1, filters, d, limits[i], "DESC");
+	}
+	check_walk(f, f->acc2, filters, d, 1000, "ASC");
+}
+
+/* ---- tests: open and schema ---- */
+
+static int count_cb(void *arg, const struct dlog_event *e)
+{
+	(void)e;
+	++*(int *)arg;
+	return 0;
+}
+
+static int64_t count_events(struct dlog_store *s, int64_t account)
+{
+	struct dlog_query q;
+	bool more;
+	int64_t total = -1;
+	int rows = 0;
+
+	parse_ok("include=total_count&limit=2", DLOG_DIALECT_EVENTS, &q);
+	assert_int_equal(dlog_store_query(s, account, &q, count_cb, &rows, &more, &total), 0);
+	dlog_query_done(&q);
+	return total;
+}
+
+static void test_open_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct dlog_id first;
+	uint64_t seq = 99;
+	int64_t id;
+
+	assert_int_equal(dlog_store_last_seq(f->s, &seq), 0);
+	assert_int_equal(seq, 0);
+	load_model(f);
+	first = model[nmodel - 1].id;
+	dlog_store_close(f->s);
+	f->s = NULL;
+	/* opening again finds the schema current and the data in place */
+	open_store(f);
+	assert_int_equal(dlog_store_account(f->s, "acme", false, &id), 0);
+	assert_int_equal(id, f->acc1);
+	assert_int_equal(count_events(f->s, f->acc1) + count_events(f->s, f->acc2), 90);
+	assert_int_equal(dlog_store_last_seq(f->s, &seq), 0);
+	assert_int_equal(seq, first.seq);
+	/* ids keep growing after a reopen: a sequence number is never handed out twice */
+	append_model(f, 0, 1, 1);
+	assert_true(dlog_id_cmp(&model[0].id, &first) > 0);
+}
+
+static void test_two_handles(void **state)
+{
+	struct fixture *f = *state;
+	struct dlog_store *other = NULL;
+	char err[256];
+
+	/* a second open of a migrated store (a second server instance) just works */
+	assert_int_equal(dlog_store_open(f->url, &other, err, sizeof(err)), 0);
+	load_model(f);
+	assert_int_equal(count_events(other, f->acc1), count_events(f->s, f->acc1));
+	dlog_store_close(other);
+}
+
+static void test_foreign_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct dlog_store *s = NULL;
+	char err[512] = "", url[400], path[300];
+	sqlite3 *db;
+
+	if (is_pg) {
+		/* PostgreSQL: a database whose schema holds some other program's tables */
+		dlog_store_close(f->s);
+		f->s = NULL;
+		drop_fresh(f);
+		fresh_url(f);
+		pg_admin(f->url, "CREATE TABLE invoices(id integer)");
+		assert_int_equal(dlog_store_open(f->url, &s, err, sizeof(err)), DLOG_ESCHEMA);
+		assert_null(s);
+		assert_non_null(strstr(err, "not a devicelog database"));
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/foreign.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE invoices(id INTEGER)", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	snprintf(url, sizeof(url), "sqlite:%s", path);
+	assert_int_equal(dlog_store_open(url, &s, err, sizeof(err)), DLOG_ESCHEMA);
+	assert_null(s);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct dlog_store *s = NULL;
+	char err[512] = "";
+
+	dlog_store_close(f->s);
+	f->s = NULL;
+	if (is_pg) {
+		pg_admin(f->url, "UPDATE meta SET value = '9999' WHERE key = 'schema_version'");
+	} else {
+		sqlite3 *db;
+		char path[300];
+
+		snprintf(path, sizeof(path), "%s/store.db", f->dir);
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=9999", NULL, NULL, NULL), 0);
+		sqlite3_close(db);
+	}
+	assert_int_equal(dlog_store_open(f->url, &s, err, sizeof(err)), DLOG_ESCHEMA);
+	assert_null(s);
+	assert_non_null(strstr(err, "newer"));
+}
+
+/* ---- tests: accounts and keys ---- */
+
+static void test_accounts(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id = 0, again = 0, n = 0;
+
+	assert_int_not_equal(f->acc1, f->acc2);
+	assert_int_equal(dlog_store_account(f->s, "acme", false, &id), 0);
+	assert_int_equal(id, f->acc1);
+	assert_int_equal(dlog_store_account(f->s, "acme", true, &again), 0);
+	assert_int_equal(again, f->acc1);
+	assert_int_equal(dlog_store_account(f->s, "nobody", false, &id), DLOG_ENOTFOUND);
+	assert_int_equal(dlog_store_account_count(f->s, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(dlog_store_account(f->s, "initech \"x\"", true, &id), 0);
+	assert_int_equal(dlog_store_account_count(f->s, &n), 0);
+	assert_int_equal(n, 3);
+}
+
+static struct dlog_key_info key_info(const char *key_id, int64_t account, enum dlog_scope scope,
+				     const char *name, dlog_time at)
+{
+	struct dlog_key_info k;
+
+	memset(&k, 0, sizeof(k));
+	snprintf(k.key_id, sizeof(k.key_id), "%s", key_id);
+	k.account_id = account;
+	k.scope = scope;
+	k.created_at = at;
+	snprintf(k.name, sizeof(k.name), "%s", name);
+	return k;
+}
+
+struct key_list {
+	int n;
+	char ids[8][33];
+};
+
+static int key_cb(void *arg, const struct dlog_key_info *k)
+{
+	struct key_list *l = arg;
+
+	if (l->n < 8)
+		snprintf(l->ids[l->n++], 33, "%s", k->key_id);
+	return 0;
+}
+
+static void test_keys(void **state)
+{
+	struct fixture *f = *state;
+	struct dlog_key_info k1 = key_info("0123456789abcdef0123456789abcdef", f->acc1,
+					   DLOG_SCOPE_WRITE, "ingest", T0);
+	struct dlog_key_info k2 = key_info("fedcba9876543210fedcba9876543210", f->acc2,
+					   DLOG_SCOPE_ADMIN, "", T0 + 1);
+	struct dlog_key_info k3 = key_info("00000000000000000000000000000003", f->acc1,
+					   DLOG_SCOPE_READ, "portal", T0 + 2);
+	struct dlog_key_info got;
+	struct key_list all = {0}, one = {0};
+	uint8_t h[32];
+	dlog_time revoked;
+
+	assert_int_equal(dlog_store_key_add(f->s, &k1, hash_of(1)), 0);
+	assert_int_equal(dlog_store_key_add(f->s, &k2, hash_of(2)), 0);
+	assert_int_equal(dlog_store_key_add(f->s, &k3, hash_of(3)), 0);
+	assert_int_equal(dlog_store_key_lookup(f->s, k1.key_id, &got, h), 0);
+	assert_memory_equal(h, hash_of(1), 32);
+	assert_string_equal(got.key_id, k1.key_id);
+	assert_int_equal(got.account_id, f->acc1);
+	assert_string_equal(got.account, "acme");
+	assert_int_equal(got.scope, DLOG_SCOPE_WRITE);
+	assert_int_equal(got.created_at, T0);
+	assert_int_equal(got.revoked_at, 0);
+	assert_string_equal(got.name, "ingest");
+	assert_int_equal(dlog_store_key_lookup(f->s, "11111111111111111111111111111111", &got, h),
+			 DLOG_ENOTFOUND);
+	/* oldest first; per account or all */
+	assert_int_equal(dlog_store_key_list(f->s, 0, key_cb, &all), 0);
+	assert_int_equal(all.n, 3);
+	assert_string_equal(all.ids[0], k1.key_id);
+	assert_string_equal(all.ids[2], k3.key_id);
+	assert_int_equal(dlog_store_key_list(f->s, f->acc1, key_cb, &one), 0);
+	assert_int_equal(one.n, 2);
+	assert_string_equal(one.ids[1], k3.key_id);
+	/* revoke: not across accounts; idempotent, keeping the first time */
+	assert_int_equal(dlog_store_key_revoke(f->s, f->acc2, k1.key_id), DLOG_ENOTFOUND);
+	assert_int_equal(dlog_store_key_revoke(f->s, f->acc1, "nope"), DLOG_ENOTFOUND);
+	assert_int_equal(dlog_store_key_revoke(f->s, f->acc1, k1.key_id), 0);
+	assert_int_equal(dlog_store_key_lookup(f->s, k1.key_id, &got, h), 0);
+	assert_true(got.revoked_at > 0);
+	revoked = got.revoked_at;
+	assert_int_equal(dlog_store_key_revoke(f->s, 0, k1.key_id), 0);
+	assert_int_equal(dlog_store_key_lookup(f->s, k1.key_id, &got, h), 0);
+	assert_int_equal(got.revoked_at, revoked);
+	assert_int_equal(dlog_store_key_lookup(f->s, k2.key_id, &got, h), 0);
+	assert_int_equal(got.revoked_at, 0);
+}
+
+/* ---- tests: append ---- */
+
+static void test_append_ids(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t last = 0;
+
+	load_model(f);
+	for (size_t i = 1; i < nmodel; i++) {
+		const struct dlog_id *a = &model[i - 1].id, *b = &model[i].id;
+
+		/* later commits have greater ids; created never goes backwards */
+		assert_true(dlog_id_cmp(b, a) > 0);
+		assert_true(b->seq > a->seq);
+		assert_true(b->created >= a->created);
+	}
+	assert_int_equal(dlog_store_last_seq(f->s, &last), 0);
+	assert_int_equal(last, model[nmodel - 1].id.seq);
+	/* an empty batch is fine and changes nothing */
+	assert_int_equal(dlog_store_append(f->s, f->acc1, NULL, 0, NULL, NULL), 0);
+}
+
+struct got {
+	int calls;
+	struct dlog_id id;
+	bool equal;
+};
+
+static int get_cb(void *arg, const struct dlog_event *e)
+{
+	struct got *g = arg;
+
+	g->calls++;
+	g->id = e->id;
+	g->equal = event_equal(model_find(&e->id), e);
+	return 0;
+}
+
+static void test_get(void **state)
+{
+	struct fixture *f = *state;
+	struct got g = {0};
+	struct dlog_id id;
+
+	load_model(f);
+	for (size_t i = 0; i < nmodel; i += 13) {
+		memset(&g, 0, sizeof(g));
+		assert_int_equal(dlog_store_get(f->s, model[i].account, &model[i].id, get_cb, &g),
+				 0);
+		assert_int_equal(g.calls, 1);
+		assert_true(g.equal);
+		/* another account never sees it */
+		assert_int_equal(dlog_store_get(f->s, model[i].account == f->acc1 ? f->acc2
+										  : f->acc1,
+						&model[i].id, get_cb, &g),
+				 DLOG_ENOTFOUND);
+	}
+	/* seq and created must both match */
+	id = model[0].id;
+	id.created++;
+	assert_int_equal(dlog_store_get(f->s, model[0].account, &id, get_cb, &g), DLOG_ENOTFOUND);
+	id = model[0].id;
+	id.seq = UINT64_MAX;
+	assert_int_equal(dlog_store_get(f->s, model[0].account, &id, get_cb, &g), DLOG_ENOTFOUND);
+}
+
+static struct mev keyed(struct fixture *f, const char *dev, const char *idem)
+{
+	struct mev m = {.account = f->acc1, .ts = T0, .dev = dev, .code = "SYS_106",
+			.cat = "INFO_REGISTRATION", .descr = "Registered", .idem = idem,
+			.mtype = DLOG_MTYPE_INFO};
+	return m;
+}
+
+static void test_idempotent(void **state)
+{
+	struct fixture *f = *state;
+	struct mev a = keyed(f, "dev-a", "key-1"), b = keyed(f, "dev-b", "key-2");
+	struct mev c = keyed(f, "dev-c", NULL);
+	struct dlog_event ev[4];
+	struct dlog_append_result r[4], first;
+
+	ev[0] = ev_of(&a, 1);
+	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 1, r, NULL), 0);
+	first = r[0];
+	assert_false(first.duplicate);
+	/* the same key and content again: no second copy, the first id */
+	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 1, r, NULL), 0);
+	assert_true(r[0].duplicate);
+	assert_int_equal(dlog_id_cmp(&r[0].id, &first.id), 0);
+	/* mixed: new, stored duplicate, new without key, in-batch duplicate of the first */
+	ev[0] = ev_of(&b, 2);
+	ev[1] = ev_of(&a, 1);
+	ev[2] = ev_of(&c, 0);
+	ev[3] = ev_of(&b, 2);
+	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 4, r, NULL), 0);
+	assert_false(r[0].duplicate);
+	assert_true(r[1].duplicate);
+	assert_int_equal(dlog_id_cmp(&r[1].id, &first.id), 0);
+	assert_false(r[2].duplicate);
+	assert_true(dlog_id_cmp(&r[2].id, &r[0].id) > 0);
+	assert_true(r[3].duplicate);
+	assert_int_equal(dlog_id_cmp(&r[3].id, &r[0].id), 0);
+	assert_int_equal(count_events(f->s, f->acc1), 3);
+	/* keys are per account: account 2 may use key-1 for its own event */
+	ev[0] = ev_of(&a, 5);
+	assert_int_equal(dlog_store_append(f->s, f->acc2, ev, 1, r, NULL), 0);
+	assert_false(r[0].duplicate);
+	assert_int_equal(count_events(f->s, f->acc2), 1);
+}
+
+static void test_conflict_all_or_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct mev a = keyed(f, "dev-a", "key-1"), n1 = keyed(f, "dev-n", NULL);
+	struct mev n2 = keyed(f, "dev-new", "key-new"), d = keyed(f, "dev-d", "key-d");
+	struct dlog_event ev[3];
+	struct dlog_append_result r[3];
+	size_t at = 99;
+	uint64_t before, after;
+
+	ev[0] = ev_of(&a, 1);
+	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 1, r, NULL), 0);
+	assert_int_equal(dlog_store_last_seq(f->s, &before), 0);
+	/* the third event reuses key-1 with other content: nothing of the batch is stored */
+	ev[0] = ev_of(&n1, 0);
+	ev[1] = ev_of(&n2, 2);
+	ev[2] = ev_of(&a, 3);
+	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 3, r, &at), DLOG_ECONFLICT);
+	assert_int_equal(at, 2);
+	assert_int_equal(count_events(f->s, f->acc1), 1);
+	assert_int_equal(dlog_store_last_seq(f->s, &after), 0);
+	assert_int_equal(after, before);
+	/* key-new was not kept either: other content under it is new, not a conflict */
+	ev[0] = ev_of(&n2, 4);
+	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 1, r, NULL), 0);
+	assert_false(r[0].duplicate);
+	/* a conflict inside one batch */
+	at = 99;
+	ev[0] = ev_of(&d, 1);
+	ev[1] = ev_of(&d, 2);
+	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 2, r, &at), DLOG_ECONFLICT);
+	assert_int_equal(at, 1);
+	assert_int_equal(count_events(f->s, f->acc1), 2);
+}
+
+/* Several writers and one reader tailing with `after`: the reader must see every event exactly
+ * once, in increasing id order. Ids handed out before commit (not in commit order) would let
+ * a later commit with a lower id slip behind the reader's cursor. */
+#define WRITERS 4
+#define BATCHES 30
+#define PER_BATCH 3
+
+struct race {
+	struct fixture *f;
+	int64_t account;
+	int done;
+	int errors;
+	size_t seen;
+};
+
+static void *writer(void *arg)
+{
+	struct race *r = arg;
+	struct mev m = keyed(r->f, "dev-w", NULL);
+	struct dlog_event ev[PER_BATCH];
+	struct dlog_append_result res[PER_BATCH];
+
+	for (int i = 0; i < PER_BATCH; i++)
+		ev[i] = ev_of(&m, 0);
+	for (int b = 0; b < BATCHES; b++) {
+		if (dlog_store_append(r->f->s, r->account, ev, PER_BATCH, res, NULL) != 0)
+			__atomic_add_fetch(&r->errors, 1, __ATOMIC_SEQ_CST);
+		for (int i = 1; i < PER_BATCH; i++) {
+			if (res[i].id.seq != res[i - 1].id.seq + 1)
+				__atomic_add_fetch(&r->errors, 1, __ATOMIC_SEQ_CST);
+		}
+	}
+	return NULL;
+}
+
+struct tail {
+	struct dlog_id last;
+	bool any;
+	size_t n;
+	int disorder;
+};
+
+static int tail_cb(void *arg, const struct dlog_event *e)
+{
+	struct tail *t = arg;
+
+	if (t->any && dlog_id_cmp(&e->id, &t->last) <= 0)
+		t->disorder++;
+	t->last = e->id;
+	t->any = true;
+	t->n++;
+	return 0;
+}
+
+static void *reader(void *arg)
+{
+	struct race *r = arg;
+	struct tail t = {0};
+	struct dlog_query q;
+	struct dlog_query_error err;
+
+	if (dlog_query_parse("limit=1000", 10, DLOG_DIALECT_EVENTS, &q, &err) != 0)
+		return NULL;
+	for (;;) {
+		int done = __atomic_load_n(&r->done, __ATOMIC_SEQ_CST);
+		size_t before = t.n;
+		bool more;
+
+		if (dlog_store_query(r->f->s, r->account, &q, tail_cb, &t, &more, NULL) != 0) {
+			__atomic_add_fetch(&r->errors, 1, __ATOMIC_SEQ_CST);
+			break;
+		}
+		q.has_after = t.any;
+		q.after = t.last;
+		if (done && t.n == before)
+			break;
+	}
+	r->seen = t.n;
+	if (t.disorder)
+		__atomic_add_fetch(&r->errors, 1, __ATOMIC_SEQ_CST);
+	dlog_query_done(&q);
+	return NULL;
+}
+
+static void test_commit_order_race(void **state)
+{
+	struct fixture *f = *state;
+	struct race r = {.f = f, .account = f->acc1};
+	pthread_t w[WRITERS], rd;
+
+	assert_int_equal(pthread_create(&rd, NULL, reader, &r), 0);
+	for (int i = 0; i < WRITERS; i++)
+		assert_int_equal(pthread_create(&w[i], NULL, writer, &r), 0);
+	for (int i = 0; i < WRITERS; i++)
+		pthread_join(w[i], NULL);
+	__atomic_store_n(&r.done, 1, __ATOMIC_SEQ_CST);
+	pthread_join(rd, NULL);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(r.seen, WRITERS * BATCHES * PER_BATCH);
+	assert_int_equal(count_events(f->s, f->acc1), WRITERS * BATCHES * PER_BATCH);
+}
+
+/* ---- tests: queries ---- */
+
+static char *id_text(size_t i)
+{
+	static char buf[8][DLOG_ID_STRLEN];
+	static int next;
+	char *b = buf[next++ & 7];
+
+	dlog_id_format(&model[i].id, b);
+	return b;
+}
+
+static char *time_text(dlog_time t)
+{
+	static char buf[8][DLOG_TIME_STRLEN];
+	static int next;
+
+	return dlog_time_format(t, buf[next++ & 7]);
+}
+
+static void test_query_plain(void **state)
+{
+	struct fixture *f = *state;
+
+	load_model(f);
+	check_all_ways(f, "", DLOG_DIALECT_EVENTS);
+}
+
+static void test_query_strings(void **state)
+{
+	static const char *const filters[] = {
+		"device_id=dev-a",
+		"device_id__eq=dev%20%22q%22%20%7Bx%7D%20%5Cy",
+		"device_id__neq=NULL",
+		"device_id__in=dev-a,d%C3%A9v,nosuch",
+		"device_id__nin=dev-a,NULL",
+		"event_type=UPD4_FAIL_24",
+		"event_type__neq=SYS_106",
+		"event_type__in=SYS_106,UPD2_OK_18",
+		"event_type__nin=SYS_106,UPD2_OK_18",
+		"description=NULL",
+		"description__neq=Registered",
+		"description__in=a%20%22b%22%20%5Cc,Registered",
+		"description__nin=a%20%22b%22%20%5Cc,Registered",
+		"event_type_description=FAIL",
+		"event_type_description__neq=FAIL",
+		"event_type_description__in=INFO,SUCCESS",
+		"event_type_description__nin=INFO,SUCCESS",
+		"event_type_description=fail", /* names are case-sensitive: matches nothing */
+		"event_type_category=FAIL_NETWORK",
+		"event_type_category__neq=FAIL_NETWORK",
+		"event_type_category__in=SUCCESS,FAIL_STORAGE",
+		"event_type_category__nin=SUCCESS,FAIL_STORAGE",
+		"campaign_id=camp-1",
+		"campaign_id__neq=camp-1",
+		"campaign_id__in=camp-1,camp-2",
+		"campaign_id__nin=camp-2",
+		"state_change=true",
+		"state_change__neq=TRUE",
+		"state_change=false&device_id__in=dev-a,dev-b&event_type__neq=SYS_106",
+		"filter=device_id%3Ddev-b%26event_type_description__in%3DFAIL",
+	};
+	struct fixture *f = *state;
+
+	load_model(f);
+	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++)
+		check_all_ways(f, filters[i], DLOG_DIALECT_EVENTS);
+	check_all_ways(f, "state_change__in=true", DLOG_DIALECT_DEVICELOG);
+	check_all_ways(f, "state_change__nin=true,false", DLOG_DIALECT_DEVICELOG);
+}
+
+static void test_query_times_and_ids(void **state)
+{
+	struct fixture *f = *state;
+	char qs[1024];
+	struct dlog_id gone;
+
+	load_model(f);
+	snprintf(qs, sizeof(qs), "date_time=%s", time_text(model[5].ts));
+	check_all_ways(f, qs, DLOG_DIALECT_EVENTS);
+	snprintf(qs, sizeof(qs), "date_time__in=%s,%s", time_text(model[5].ts),
+		 time_text(model[8].ts));
+	check_all_ways(f, qs, DLOG_DIALECT_EVENTS);
+	snprintf(qs, sizeof(qs), "date_time__nin=%s,%s", time_text(model[5].ts),
+		 time_text(model[8].ts));
+	check_all_ways(f, qs, DLOG_DIALECT_EVENTS);
+	snprintf(qs, sizeof(qs), "date_time__gte=%s&date_time__lte=%s", time_text(T0 + 10 * HOUR),
+		 time_text(T0 + 30 * HOUR));
+	check_all_ways(f, qs, DLOG_DIALECT_EVENTS);
+	snprintf(qs, sizeof(qs), "created_at__gte=%s", time_text(model[40].id.created));
+	check_all_ways(f, qs, DLOG_DIALECT_EVENTS);
+	snprintf(qs, sizeof(qs), "created_at__lte=%s", time_text(model[40].id.created));
+	check_all_ways(f, qs, DLOG_DIALECT_EVENTS);
+	snprintf(qs, sizeof(qs), "id=%s", id_text(3));
+	check_all_ways(f, qs, DLOG_DIALECT_EVENTS);
+	snprintf(qs, sizeof(qs), "id__neq=%s", id_text(3));
+	check_all_ways(f, qs, DLOG_DIALECT_EVENTS);
+	snprintf(qs, sizeof(qs), "id__in=%s,%s,%s", id_text(3), id_text(4), id_text(25));
+	check_all_ways(f, qs, DLOG_DIALECT_EVENTS);
+	snprintf(qs, sizeof(qs), "id__nin=%s,%s", id_text(3), id_text(25));
+	check_all_ways(f, qs, DLOG_DIALECT_EVENTS);
+	/* the right seq with the wrong created is another id */
+	gone = model[3].id;
+	gone.created++;
+	dlog_id_format(&gone, qs + 3);
+	memcpy(qs, "id=", 3);
+	check_all_ways(f, qs, DLOG_DIALECT_EVENTS);
+}
+
+/* after = an id no event has: the page starts at its position in id order. */
+static void check_after(struct fixture *f, const char *after, const char *order)
+{
+	char qs[256];
+	struct dlog_query q;
+	size_t want[MAX_MODEL], nwant;
+	struct page p = {0};
+	bool more;
+	int64_t total = 0;
+
+	snprintf(qs, sizeof(qs), "after=%s&order=%s&limit=1000&include=total_count", after, order);
+	parse_ok(qs, DLOG_DIALECT_EVENTS, &q);
+	nwant = expected(f->acc1, &q, want);
+	assert_int_equal(dlog_store_query(f->s, f->acc1, &q, page_cb, &p, &more, &total), 0);
+	if (p.n != nwant)
+		fail_msg("%s: %zu rows, want %zu", qs, p.n, nwant);
+	for (size_t i = 0; i < p.n; i++)
+		assert_int_equal(dlog_id_cmp(&p.ids[i], &model[want[i]].id), 0);
+	assert_false(more);
+	/* total_count ignores after */
+	assert_int_equal(total, count_events(f->s, f->acc1));
+	dlog_query_done(&q);
+}
+
+static void test_query_after(void **state)
+{
+	struct fixture *f = *state;
+	char id[DLOG_ID_STRLEN];
+	struct dlog_id gone;
+
+	load_model(f);
+	for (size_t i = 0; i < nmodel; i += 17) {
+		check_after(f, id_text(i), "ASC");
+		check_after(f, id_text(i), "DESC");
+		/* just before and just after an existing id, on both sides of it */
+		gone = model[i].id;
+		gone.created--;
+		dlog_id_format(&gone, id);
+		check_after(f, id, "ASC");
+		check_after(f, id, "DESC");
+		gone.created += 2;
+		dlog_id_format(&gone, id);
+		check_after(f, id, "ASC");
+		check_after(f, id, "DESC");
+	}
+	check_after(f, "00000000000000000000000000000000", "ASC");
+	check_after(f, "00000000000000000000000000000000", "DESC");
+	/* beyond what a column holds: clamped, still the right position */
+	check_after(f, "ffffffffffffffffffffffffffffffff", "ASC");
+	check_after(f, "ffffffffffffffffffffffffffffffff", "DESC");
+	check_after(f, "7fffffffffffffffffffffffffffffff", "DESC");
+}
+
+static void test_tenant_isolation(void **state)
+{
+	struct fixture *f = *state;
+	struct dlog_query q;
+	struct page p = {0};
+	bool more;
+	int64_t total = 0, other;
+
+	load_model(f);
+	/* a filter naming only account 1's ids finds nothing for account 2 */
+	parse_ok("include=total_count&limit=1000", DLOG_DIALECT_EVENTS, &q);
+	assert_int_equal(dlog_store_query(f->s, f->acc2, &q, page_cb, &p, &more, &total), 0);
+	for (size_t i = 0; i < p.n; i++)
+		assert_int_equal(model_find(&p.ids[i])->account, f->acc2);
+	dlog_query_done(&q);
+	assert_int_equal(dlog_store_account(f->s, "initech", true, &other), 0);
+	assert_int_equal(count_events(f->s, other), 0);
+	check_walk(f, f->acc2, "device_id=dev-a", DLOG_DIALECT_EVENTS, 1000, "ASC");
+}
+
+/* ---- tests: summary ---- */
+
+struct sum {
+	int64_t days[64][DLOG_MTYPE_COUNT];
+	int64_t first_day;
+	int ndays_calls;
+	char codes[8][32];
+	int64_t counts[8];
+	int ncodes;
+	int64_t last_day;
+};
+
+static int day_cb(void *arg, int64_t day, enum dlog_mtype m, int64_t n)
+{
+	struct sum *s = arg;
+
+	assert_true(s->ndays_calls == 0 || day >= s->last_day);
+	s->last_day = day;
+	s->ndays_calls++;
+	assert_true(day >= s->first_day && day < s->first_day + 64);
+	s->days[day - s->first_day][m] = n;
+	return 0;
+}
+
+static int code_cb(void *arg, const char *code, int64_t n)
+{
+	struct sum *s = arg;
+
+	assert_true(s->ncodes < 8);
+	snprintf(s->codes[s->ncodes], 32, "%s", code);
+	s->counts[s->ncodes++] = n;
+	return 0;
+}
+
+static void test_summary(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t off = -5 * HOUR, day_us = 24 * HOUR;
+	struct sum got = {0}, want = {0};
+	struct dlog_query q;
+
+	load_model(f);
+	got.first_day = want.first_day = (T0 + off) / day_us - 1;
+	parse_ok("device_id__neq=dev-b", DLOG_DIALECT_EVENTS, &q);
+	for (size_t i = 0; i < nmodel; i++) {
+		if (query_match(&model[i], f->acc1, &q))
+			want.days[(model[i].ts + off) / day_us - want.first_day][model[i].mtype]++;
+	}
+	assert_int_equal(dlog_store_summary(f->s, f->acc1, &q, off, day_cb, code_cb, 8, &got), 0);
+	assert_memory_equal(got.days, want.days, sizeof(want.days));
+	/* FAIL codes only, most frequent first, each with its count */
+	assert_true(got.ncodes >= 1 && got.ncodes <= 2);
+	for (int i = 0; i < got.ncodes; i++) {
+		int64_t n = 0;
+
+		for (size_t k = 0; k < nmodel; k++)
+			n += query_match(&model[k], f->acc1, &q) &&
+			     strcmp(model[k].code, got.codes[i]) == 0 &&
+			     model[k].mtype == DLOG_MTYPE_FAIL;
+		assert_int_equal(got.counts[i], n);
+		assert_true(n > 0);
+		assert_true(i == 0 || got.counts[i] <= got.counts[i - 1]);
+	}
+	dlog_query_done(&q);
+}
+
+int main(void)
+{
+	const char *env = getenv("DLOG_TEST_STORE");
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_get, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conflict_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_order_race, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_query_plain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_query_strings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_query_times_and_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_query_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tenant_isolation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_summary, setup, teardown),
+	};
+
+	is_pg = env != NULL &&
+		(strncmp(env, "postgresql://", 13) == 0 || strncmp(env, "postgres://", 11) == 0);
+	base_url = env;
+	printf("store backend: %s\n", is_pg ? "postgresql" : "sqlite (fresh temporary file)");
+	return cmocka_run_group_tests_name(is_pg ? "store-postgresql" : "store-sqlite", tests, NULL,
+					   NULL);
+}
