@@ -15,6 +15,38 @@ int dlog_api_events_get(struct dlog_req *r);
 int dlog_api_events_stream(struct dlog_req *r);
 /* summary.c: per-day counts and top failures */
 int dlog_api_events_summary(struct dlog_req *r);
+/* devices.c: the device directory */
+int dlog_api_devices_list(struct dlog_req *r);
+int dlog_api_devices_get(struct dlog_req *r);
+int dlog_api_devices_create(struct dlog_req *r);
+int dlog_api_devices_delete(struct dlog_req *r);
+/* A page of devices (of one group when group_id is not NULL) answered on r. */
+int dlog_api_devices_page(struct dlog_req *r, const char *group_id);
+void dlog_api_device_json(struct dlog_jw *w, const struct dlog_device *d);
+/* groups.c */
+int dlog_api_groups_list(struct dlog_req *r);
+int dlog_api_groups_create(struct dlog_req *r);
+int dlog_api_groups_get(struct dlog_req *r);
+int dlog_api_groups_update(struct dlog_req *r);
+int dlog_api_groups_delete(struct dlog_req *r);
+int dlog_api_groups_devices(struct dlog_req *r);
+int dlog_api_groups_add(struct dlog_req *r);
+int dlog_api_groups_remove(struct dlog_req *r);
+/* campaigns.c: update-campaign statistics */
+int dlog_api_campaign_statistics(struct dlog_req *r);
+int dlog_api_campaign_status(struct dlog_req *r);
+int dlog_api_campaign_event_types(struct dlog_req *r);
+int dlog_api_campaign_event_type(struct dlog_req *r);
+
+/* Shared page helpers (devices.c): a parse error as a 400 naming the parameter; the list
+ * frame around rows written between begin and end (end reports rc or the frame's error). */
+struct dlog_query;
+struct dlog_query_error;
+int dlog_api_query_error(struct dlog_req *r, const struct dlog_query_error *qe, int rc);
+void dlog_api_page_begin(struct dlog_jw *w, const struct dlog_query *q);
+int dlog_api_page_end(struct dlog_req *r, struct dlog_jw *w, const struct dlog_query *q,
+		      bool has_more, int64_t total, int rc);
+
 /* ingest.c */
 int dlog_api_events_ingest(struct dlog_req *r);
 /* codes.c */
@@ -33,6 +65,15 @@ struct dlog_ingest_error {
 	char field[64];
 	char message[256];
 };
+
+/* A parsed, validated body (opaque). */
+struct dlog_ingest;
+/* Parse and validate a body (JSON object or array, or NDJSON) with catalog defaults filled;
+ * nothing is stored. 0 and *out (free with dlog_ingest_free), DLOG_EINVAL (*err says where),
+ * DLOG_ENOMEM. */
+int dlog_ingest_parse(const char *body, size_t len, bool ndjson, struct dlog_ingest **out,
+		      struct dlog_ingest_error *err);
+void dlog_ingest_free(struct dlog_ingest *in);
 
 /* Parse and validate a body (a JSON object, a JSON array of objects, or NDJSON when ndjson is
  * set), fill catalog defaults, and append all of it in one transaction for account_id.

@@ -337,79 +337,121 @@ static int parse_ndjson(struct batch *b, const char *body, size_t len, dlog_time
 	return 0;
 }
 
+/* A parsed, validated body ready to append: the events and room for their results. */
+struct dlog_ingest {
+	struct batch b;
+	struct dlog_event *ev;
+	struct dlog_append_result *res;
+	size_t n;
+	bool single;
+	struct dlog_append_req req; /* for the group committer */
+	struct dlog_req *http;      /* the request to wake when committed */
+};
+
+void dlog_ingest_free(struct dlog_ingest *in)
+{
+	if (in == NULL)
+		return;
+	free(in->ev);
+	free(in->res);
+	batch_done(&in->b);
+	free(in);
+}
+
+int dlog_ingest_parse(const char *body, size_t len, bool ndjson, struct dlog_ingest **out,
+		      struct dlog_ingest_error *err)
+{
+	struct dlog_ingest *in = calloc(1, sizeof(*in));
+	dlog_time now = dlog_time_now();
+	int rc;
+
+	*out = NULL;
+	memset(err, 0, sizeof(*err));
+	err->index = -1;
+	if (in == NULL)
+		return DLOG_ENOMEM;
+	rc = ndjson ? parse_ndjson(&in->b, body, len, now, err)
+		    : parse_json(&in->b, body, len, now, &in->single, err);
+	if (rc == 0 && in->b.n == 0)
+		rc = bad(err, "", "the body holds no events");
+	if (rc == 0) {
+		in->n = in->b.n;
+		in->ev = malloc(in->n * sizeof(*in->ev));
+		in->res = calloc(in->n, sizeof(*in->res));
+		if (in->ev == NULL || in->res == NULL)
+			rc = DLOG_ENOMEM;
+	}
+	if (rc != 0) {
+		dlog_ingest_free(in);
+		return rc;
+	}
+	for (size_t i = 0; i < in->n; i++) {
+		in->ev[i] = in->b.p[i].ev;
+		/* b.p moved while it grew: point at the hash where it lives now */
+		in->ev[i].content_hash = in->ev[i].idempotency_key ? in->b.p[i].hash : NULL;
+	}
+	*out = in;
+	return 0;
+}
+
+/* The outcome of an append as the ingest error (a 409 names the event and its id). */
+static int append_outcome(const struct dlog_ingest *in, int rc, size_t conflict,
+			  struct dlog_ingest_error *err)
+{
+	memset(err, 0, sizeof(*err));
+	err->index = -1;
+	if (rc == DLOG_ECONFLICT) {
+		err->index = in->single ? -1 : (long)conflict;
+		bad(err, "id", "id '%.128s' was used before for an event with other content",
+		    in->ev[conflict].idempotency_key);
+	}
+	return rc;
+}
+
 int dlog_ingest(struct dlog_store *s, int64_t account_id, const char *body, size_t len,
 		bool ndjson, size_t *count, size_t *dups, struct dlog_id **ids, bool *single,
 		struct dlog_ingest_error *err)
 {
-	struct batch b;
-	struct dlog_event *ev = NULL;
-	struct dlog_append_result *res = NULL;
-	dlog_time now = dlog_time_now();
+	struct dlog_ingest *in;
 	size_t conflict = 0;
 	int rc;
 
-	memset(&b, 0, sizeof(b));
-	memset(err, 0, sizeof(*err));
-	err->index = -1;
 	*count = *dups = 0;
 	*single = false;
 	if (ids != NULL)
 		*ids = NULL;
-	rc = ndjson ? parse_ndjson(&b, body, len, now, err)
-		    : parse_json(&b, body, len, now, single, err);
-	if (rc == 0 && b.n == 0)
-		rc = bad(err, "", "the body holds no events");
+	rc = dlog_ingest_parse(body, len, ndjson, &in, err);
 	if (rc != 0)
-		goto out;
-	ev = malloc(b.n * sizeof(*ev));
-	res = malloc(b.n * sizeof(*res));
-	if (ev == NULL || res == NULL) {
-		rc = DLOG_ENOMEM;
-		goto out;
+		return rc;
+	*single = in->single;
+	rc = dlog_store_append(s, account_id, in->ev, in->n, in->res, &conflict);
+	rc = append_outcome(in, rc, conflict, err);
+	if (rc == 0) {
+		*count = in->n;
+		for (size_t i = 0; i < in->n; i++)
+			*dups += in->res[i].duplicate ? 1 : 0;
 	}
-	for (size_t i = 0; i < b.n; i++) {
-		ev[i] = b.p[i].ev;
-		/* b.p moved while it grew: point at the hash where it lives now */
-		ev[i].content_hash = ev[i].idempotency_key ? b.p[i].hash : NULL;
-	}
-	rc = dlog_store_append(s, account_id, ev, b.n, res, &conflict);
-	if (rc == DLOG_ECONFLICT) {
-		err->index = *single ? -1 : (long)conflict;
-		bad(err, "id", "id '%.128s' was used before for an event with other content",
-		    ev[conflict].idempotency_key);
-		goto out;
-	}
-	if (rc != 0)
-		goto out;
-	*count = b.n;
-	for (size_t i = 0; i < b.n; i++)
-		*dups += res[i].duplicate ? 1 : 0;
-	if (ids != NULL) {
-		*ids = malloc(b.n * sizeof(**ids));
-		if (*ids == NULL) {
+	if (rc == 0 && ids != NULL) {
+		*ids = malloc(in->n * sizeof(**ids));
+		if (*ids == NULL)
 			rc = DLOG_ENOMEM; /* committed already: the caller reports it as such */
-			goto out;
-		}
-		for (size_t i = 0; i < b.n; i++)
-			(*ids)[i] = res[i].id;
+		for (size_t i = 0; *ids != NULL && i < in->n; i++)
+			(*ids)[i] = in->res[i].id;
 	}
-out:
-	free(ev);
-	free(res);
-	batch_done(&b);
+	dlog_ingest_free(in);
 	return rc;
 }
 
 /* ---- the HTTP route ---- */
 
-static int ingest_failed(struct dlog_req *r, int rc, const struct dlog_ingest_error *e)
+static int ingest_failed(struct dlog_req *r, int rc, const struct dlog_ingest_error *e,
+			 const char *detail)
 {
 	char name[96];
 
 	if (rc != DLOG_EINVAL && rc != DLOG_ECONFLICT)
 		return dlog_http_error(r, rc, "cannot store the events: %s",
-				       rc == DLOG_ENOMEM ? "out of memory"
-							 : dlog_store_errmsg(r->store));
+				       rc == DLOG_ENOMEM ? "out of memory" : detail);
 	if (e->index >= 0)
 		snprintf(name, sizeof(name), "[%ld]%s%s", e->index, e->field[0] ? "." : "",
 			 e->field);
@@ -427,49 +469,83 @@ static int write_single(void *arg, const struct dlog_event *e)
 	return w->err;
 }
 
-int dlog_api_events_ingest(struct dlog_req *r)
+/* The answer once the commit is durable (runs on the connection's thread). */
+static int ingest_finish(struct dlog_req *r, void *arg)
 {
-	const char *ct = r->content_type;
-	bool ndjson = ct != NULL && strncasecmp(ct, "application/x-ndjson", 20) == 0;
+	struct dlog_ingest *in = arg;
 	struct dlog_ingest_error e;
-	struct dlog_id *ids = NULL;
-	size_t count, dups;
-	bool single;
+	size_t dups = 0;
 	struct dlog_jw w;
-	int rc;
+	char id[DLOG_ID_STRLEN];
+	int rc = append_outcome(in, in->req.rc, in->req.conflict_index, &e);
 
-	rc = dlog_ingest(r->store, r->key.account_id, r->body.data ? r->body.data : "",
-			 r->body.len, ndjson, &count, &dups, &ids, &single, &e);
 	if (rc != 0) {
-		free(ids);
-		return ingest_failed(r, rc, &e);
+		rc = ingest_failed(r, rc, &e, in->req.errmsg);
+		dlog_ingest_free(in);
+		return rc;
 	}
+	for (size_t i = 0; i < in->n; i++)
+		dups += in->res[i].duplicate ? 1 : 0;
 	dlog_jw_init(&w, &r->out);
-	r->status = dups == count ? 200 : 201;
-	if (single) {
-		rc = dlog_store_get(r->store, r->key.account_id, &ids[0], write_single, &w);
+	r->status = dups == in->n ? 200 : 201;
+	if (in->single) {
+		rc = dlog_store_get(r->store, r->key.account_id, &in->res[0].id, write_single, &w);
 	} else {
-		char id[DLOG_ID_STRLEN];
-
 		dlog_jw_obj(&w);
 		dlog_jw_kstr(&w, "object", "ingest");
-		dlog_jw_kint(&w, "count", (int64_t)count);
-		dlog_jw_kint(&w, "created", (int64_t)(count - dups));
+		dlog_jw_kint(&w, "count", (int64_t)in->n);
+		dlog_jw_kint(&w, "created", (int64_t)(in->n - dups));
 		dlog_jw_kint(&w, "duplicates", (int64_t)dups);
 		dlog_jw_key(&w, "ids");
 		dlog_jw_arr(&w);
-		for (size_t i = 0; i < count; i++) {
-			dlog_id_format(&ids[i], id);
+		for (size_t i = 0; i < in->n; i++) {
+			dlog_id_format(&in->res[i].id, id);
 			dlog_jw_str(&w, id);
 		}
 		dlog_jw_arr_end(&w);
 		dlog_jw_obj_end(&w);
 	}
-	free(ids);
+	dlog_ingest_free(in);
 	if (rc == 0)
 		rc = dlog_jw_finish(&w);
 	if (rc != 0) /* the events are stored; only the answer failed */
 		return dlog_http_error(r, rc, "events stored, but the answer failed: %s",
 				       dlog_strerror(rc));
+	return 0;
+}
+
+/* Committer thread: the commit is durable (or failed); wake the connection. */
+static void ingest_done(struct dlog_append_req *req)
+{
+	struct dlog_ingest *in = req->arg;
+
+	dlog_http_wake(in->http);
+}
+
+int dlog_api_events_ingest(struct dlog_req *r)
+{
+	const char *ct = r->content_type;
+	bool ndjson = ct != NULL && strncasecmp(ct, "application/x-ndjson", 20) == 0;
+	struct dlog_ingest_error e;
+	struct dlog_ingest *in;
+	int rc = dlog_ingest_parse(r->body.data ? r->body.data : "", r->body.len, ndjson, &in, &e);
+
+	if (rc != 0)
+		return ingest_failed(r, rc, &e, "");
+	in->http = r;
+	in->req.account_id = r->key.account_id;
+	in->req.ev = in->ev;
+	in->req.n = in->n;
+	in->req.results = in->res;
+	in->req.done = ingest_done;
+	in->req.arg = in;
+	/* many requests share one durable commit; this connection waits suspended */
+	dlog_http_defer(r, ingest_finish, in);
+	rc = dlog_store_submit(r->store, &in->req);
+	if (rc != 0) {
+		in->req.rc = rc;
+		snprintf(in->req.errmsg, sizeof(in->req.errmsg), "the store is closing");
+		dlog_http_wake(r);
+	}
 	return 0;
 }

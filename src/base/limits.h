@@ -67,6 +67,10 @@
 #define DLOG_MAX_KEY_LEN 128       /* longest Authorization bearer token we look at */
 
 /* ---- store ---- */
+/* Group commit: requests waiting while a commit is on disk join the next one, up to this many
+ * events and requests, so one transaction stays well under a second and its memory bounded. */
+#define DLOG_MAX_GROUP_EVENTS 100000
+#define DLOG_MAX_GROUP_REQUESTS 4096
 /* Busy timeout for SQLite locks, milliseconds: longer than the slowest batch commit. */
 #define DLOG_SQLITE_BUSY_MS 10000
 

@@ -68,6 +68,10 @@ struct dlog_req {
 		char name[96];
 		char message[256];
 	} fields[DLOG_MAX_ERR_FIELDS];
+	/* a deferred answer (see dlog_http_defer) */
+	int (*finish)(struct dlog_req *r, void *arg);
+	void *finish_arg;
+	bool deferred;
 	/* an endless text/event-stream answer instead of out (see dlog_http_stream) */
 	struct http_stream *stream;
 	/* internal state */
@@ -83,6 +87,14 @@ int dlog_server_start(const struct dlog_server_config *cfg, struct dlog_server *
 unsigned dlog_server_port(const struct dlog_server *srv);
 /* Stop accepting, let in-flight requests finish, free. Accepts NULL. */
 void dlog_server_stop(struct dlog_server *srv);
+/* Serve a new TLS certificate and key (PEM files, read and checked now) without dropping a
+ * connection: new daemons with the new pair join the same port (SO_REUSEPORT), the old ones
+ * stop accepting, hand the connections waiting in their accept queues to the new ones, and
+ * keep serving the connections they have (streams too) until those end; they are freed at a
+ * later reload or at dlog_server_stop(). Only for a server started with TLS. On failure the
+ * server is unchanged and err says why. Call from one thread at a time (the signal loop). */
+int dlog_server_reload_tls(struct dlog_server *srv, const char *cert, const char *key,
+			   char *err, size_t len);
 
 /* Set an error response: status and type from err (base.h code), message printf-style.
  * Returns err so handlers can `return dlog_http_error(r, DLOG_EINVAL, ...)`. */
@@ -93,6 +105,17 @@ void dlog_http_error_field(struct dlog_req *r, const char *name, const char *fmt
 	__attribute__((format(printf, 3, 4)));
 /* Value of a request header (case-insensitive name) or NULL; *len gets its length. */
 const char *dlog_http_header(struct dlog_req *r, const char *name, size_t *len);
+
+/* ---- deferred answers ----
+ * A handler whose work completes on another thread (the store's group committer) calls
+ * dlog_http_defer() and returns 0: the connection is suspended, so no thread waits for it.
+ * The worker calls dlog_http_wake(r) when done; finish(r, arg) then runs on the connection's
+ * thread and fills the response as a handler would (its error return is answered as usual).
+ * Call dlog_http_defer() before handing the work over: wake may come at once. */
+void dlog_http_defer(struct dlog_req *r, int (*finish)(struct dlog_req *r, void *arg),
+		     void *arg);
+/* Thread-safe. */
+void dlog_http_wake(struct dlog_req *r);
 
 /* ---- Server-Sent Events ----
  * A stream answer: produce() runs on the connection's thread each time new events may exist

@@ -919,6 +919,57 @@ out:
 	return rc;
 }
 
+/* Group commit: every request in one transaction, each inside its own savepoint so a failing
+ * request is undone alone; one durable COMMIT for all. */
+static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t n)
+{
+	struct ctx *c = vctx;
+	uint64_t group_seq0;
+	dlog_time now = dlog_time_now();
+	char mark[96];
+	int rc;
+
+	pthread_mutex_lock(&c->wlock);
+	group_seq0 = c->next_seq;
+	if (now > c->last_created)
+		c->last_created = now;
+	rc = exec(c->w.db, "BEGIN IMMEDIATE");
+	if (rc != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct dlog_append_req *q = reqs[i];
+		uint64_t seq0 = c->next_seq;
+
+		rc = exec(c->w.db, "SAVEPOINT req");
+		if (rc != 0)
+			break;
+		q->rc = append_all(c, q->account_id, q->ev, q->n, q->results, &q->conflict_index);
+		if (q->rc != 0) {
+			snprintf(q->errmsg, sizeof(q->errmsg), "%.255s", errmsg);
+			c->next_seq = seq0;
+			rc = exec(c->w.db, "ROLLBACK TO req");
+		}
+		if (rc == 0)
+			rc = exec(c->w.db, "RELEASE req");
+		if (rc != 0)
+			break;
+	}
+	if (rc == 0 && c->next_seq != group_seq0) {
+		snprintf(mark, sizeof(mark), "INSERT OR REPLACE INTO meta VALUES('last_seq', %llu)",
+			 (unsigned long long)(c->next_seq - 1));
+		rc = exec(c->w.db, mark);
+	}
+	if (rc == 0)
+		rc = exec(c->w.db, "COMMIT");
+	if (rc != 0) {
+		sqlite3_exec(c->w.db, "ROLLBACK", NULL, NULL, NULL);
+		c->next_seq = group_seq0;
+	}
+out:
+	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
 /* ---- reads ---- */
 
 #define EVENT_SELECT                                                                              \
@@ -1668,6 +1719,7 @@ const struct dlog_store_ops store__sqlite_ops = {
 	.key_list = sqlite_key_list,
 	.key_revoke = sqlite_key_revoke,
 	.append = sqlite_append,
+	.append_group = sqlite_append_group,
 	.query = sqlite_query,
 	.get = sqlite_get,
 	.last_seq = sqlite_last_seq,

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/limits.h"
+
 static const struct {
 	const char *prefix;
 	const struct dlog_store_ops *ops;
@@ -49,9 +51,13 @@ int dlog_store_open(const char *url, struct dlog_store **out, char *errbuf, size
 		if (s == NULL)
 			return DLOG_ENOMEM;
 		s->ops = backends[i].ops;
+		pthread_mutex_init(&s->qlock, NULL);
+		pthread_cond_init(&s->qwake, NULL);
 		rc = s->ops->open(backends[i].keep_prefix ? url : url + plen, &s->ctx, errbuf,
 				  errlen);
 		if (rc != 0) {
+			pthread_cond_destroy(&s->qwake);
+			pthread_mutex_destroy(&s->qlock);
 			free(s);
 			return rc;
 		}
@@ -64,11 +70,16 @@ int dlog_store_open(const char *url, struct dlog_store **out, char *errbuf, size
 	return DLOG_EINVAL;
 }
 
+static void committer_stop(struct dlog_store *s);
+
 void dlog_store_close(struct dlog_store *s)
 {
 	if (s == NULL)
 		return;
+	committer_stop(s); /* what was queued is committed first */
 	s->ops->close(s->ctx);
+	pthread_cond_destroy(&s->qwake);
+	pthread_mutex_destroy(&s->qlock);
 	free(s);
 }
 
@@ -210,4 +221,132 @@ int dlog_store_campaign_stats(struct dlog_store *s, int64_t account_id, const ch
 			      dlog_campaign_cb cb, void *arg)
 {
 	return s->ops->campaign_stats(s->ctx, account_id, campaign_id, cb, arg);
+}
+
+/* ---- the group committer ---- */
+
+/* Without a backend group append: one transaction per request, same outcome. */
+static void append_each(struct dlog_store *s, struct dlog_append_req **reqs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct dlog_append_req *q = reqs[i];
+
+		q->rc = s->ops->append(s->ctx, q->account_id, q->ev, q->n, q->results,
+				       &q->conflict_index);
+		if (q->rc != 0)
+			snprintf(q->errmsg, sizeof(q->errmsg), "%.255s", s->ops->errmsg(s->ctx));
+	}
+}
+
+static void commit_group(struct dlog_store *s, struct dlog_append_req **reqs, size_t n)
+{
+	int rc;
+
+	if (s->ops->append_group == NULL) {
+		append_each(s, reqs, n);
+		return;
+	}
+	rc = s->ops->append_group(s->ctx, reqs, n);
+	for (size_t i = 0; rc != 0 && i < n; i++) {
+		reqs[i]->rc = rc;
+		snprintf(reqs[i]->errmsg, sizeof(reqs[i]->errmsg), "%.255s", s->ops->errmsg(s->ctx));
+	}
+}
+
+/* Take queued requests up to DLOG_MAX_GROUP_EVENTS events (at least one). Lock held. */
+static size_t take(struct dlog_store *s, struct dlog_append_req **reqs)
+{
+	size_t n = 0, events = 0;
+
+	while (s->qhead != NULL && n < DLOG_MAX_GROUP_REQUESTS &&
+	       (n == 0 || events + s->qhead->n <= DLOG_MAX_GROUP_EVENTS)) {
+		struct dlog_append_req *q = s->qhead;
+
+		s->qhead = q->next;
+		if (s->qhead == NULL)
+			s->qtail = NULL;
+		q->next = NULL;
+		events += q->n;
+		reqs[n++] = q;
+	}
+	return n;
+}
+
+static void *committer_main(void *arg)
+{
+	struct dlog_store *s = arg;
+	struct dlog_append_req **reqs = calloc(DLOG_MAX_GROUP_REQUESTS, sizeof(*reqs));
+
+	pthread_mutex_lock(&s->qlock);
+	for (;;) {
+		size_t n;
+
+		while (s->qhead == NULL && !s->closing)
+			pthread_cond_wait(&s->qwake, &s->qlock);
+		if (s->qhead == NULL)
+			break;
+		if (reqs == NULL) {
+			/* no memory for the group: fail the head request, keep going */
+			struct dlog_append_req *q = s->qhead;
+
+			s->qhead = q->next;
+			if (s->qhead == NULL)
+				s->qtail = NULL;
+			pthread_mutex_unlock(&s->qlock);
+			q->rc = DLOG_ENOMEM;
+			q->done(q);
+			pthread_mutex_lock(&s->qlock);
+			continue;
+		}
+		n = take(s, reqs);
+		pthread_mutex_unlock(&s->qlock);
+		commit_group(s, reqs, n);
+		for (size_t i = 0; i < n; i++)
+			reqs[i]->done(reqs[i]);
+		pthread_mutex_lock(&s->qlock);
+	}
+	pthread_mutex_unlock(&s->qlock);
+	free(reqs);
+	return NULL;
+}
+
+int dlog_store_submit(struct dlog_store *s, struct dlog_append_req *req)
+{
+	int rc = 0;
+
+	req->next = NULL;
+	req->rc = 0;
+	req->errmsg[0] = '\0';
+	pthread_mutex_lock(&s->qlock);
+	if (s->closing) {
+		rc = DLOG_EUNAVAIL;
+	} else if (!s->committer_running) {
+		if (pthread_create(&s->committer, NULL, committer_main, s) != 0)
+			rc = DLOG_ENOMEM;
+		else
+			s->committer_running = true;
+	}
+	if (rc == 0) {
+		if (s->qtail != NULL)
+			s->qtail->next = req;
+		else
+			s->qhead = req;
+		s->qtail = req;
+		pthread_cond_signal(&s->qwake);
+	}
+	pthread_mutex_unlock(&s->qlock);
+	return rc;
+}
+
+static void committer_stop(struct dlog_store *s)
+{
+	bool running;
+
+	pthread_mutex_lock(&s->qlock);
+	s->closing = true;
+	running = s->committer_running;
+	pthread_cond_signal(&s->qwake);
+	pthread_mutex_unlock(&s->qlock);
+	if (running)
+		pthread_join(s->committer, NULL);
 }

@@ -95,6 +95,27 @@ int dlog_store_key_revoke(struct dlog_store *s, int64_t account_id, const char *
 int dlog_store_append(struct dlog_store *s, int64_t account_id, const struct dlog_event *ev,
 		      size_t n, struct dlog_append_result *results, size_t *conflict_index);
 
+/* ---- group commit ----
+ * Requests queued while a commit is on disk are appended together in the next transaction,
+ * each all-or-nothing on its own (a failing request does not affect the others), and share its
+ * one durable commit; done() is then called for each. This is how many concurrent ingest
+ * requests cost one fsync. */
+struct dlog_append_req {
+	int64_t account_id;
+	const struct dlog_event *ev;         /* borrowed until done() */
+	size_t n;
+	struct dlog_append_result *results;  /* n entries, filled on success */
+	int rc;                              /* set before done() */
+	size_t conflict_index;               /* with DLOG_ECONFLICT */
+	char errmsg[256];                    /* store detail with a store error */
+	void (*done)(struct dlog_append_req *req); /* on the committer's thread: keep it short */
+	void *arg;
+	struct dlog_append_req *next;        /* the store's queue */
+};
+/* Queue req. 0: done() will be called exactly once. Otherwise it was not queued (the store is
+ * closing: DLOG_EUNAVAIL). */
+int dlog_store_submit(struct dlog_store *s, struct dlog_append_req *req);
+
 /* Row callback for queries: non-zero stops the walk and is returned by the query. */
 typedef int (*dlog_event_cb)(void *arg, const struct dlog_event *ev);
 

@@ -19,6 +19,10 @@ struct dlog_store_ops {
 	int (*key_revoke)(void *ctx, int64_t account_id, const char *key_id);
 	int (*append)(void *ctx, int64_t account_id, const struct dlog_event *ev, size_t n,
 		      struct dlog_append_result *results, size_t *conflict_index);
+	/* Optional: append every request in one durable transaction, each all-or-nothing
+	 * (req->rc, req->results, req->conflict_index, req->errmsg set). Without it, store.c
+	 * appends the requests one by one. Returns 0 or an error that failed them all. */
+	int (*append_group)(void *ctx, struct dlog_append_req **reqs, size_t n);
 	int (*query)(void *ctx, int64_t account_id, const struct dlog_query *q, dlog_event_cb cb,
 		     void *arg, bool *has_more, int64_t *total);
 	int (*get)(void *ctx, int64_t account_id, const struct dlog_id *id, dlog_event_cb cb,
@@ -46,9 +50,17 @@ struct dlog_store_ops {
 			      dlog_campaign_cb cb, void *arg);
 };
 
+#include <pthread.h>
+
 struct dlog_store {
 	const struct dlog_store_ops *ops;
 	void *ctx;
+	/* the group committer (store.c), started by the first dlog_store_submit */
+	pthread_mutex_t qlock;
+	pthread_cond_t qwake;
+	pthread_t committer;
+	bool committer_running, closing;
+	struct dlog_append_req *qhead, *qtail;
 };
 
 extern const struct dlog_store_ops store__sqlite_ops;
