@@ -42,5 +42,7 @@ void http__dispatch(struct dlog_req *r);
 void http__finish_response(struct dlog_req *r);
 void http__add_headers(struct dlog_req *r, struct MHD_Response *resp);
 void http__log_request(struct dlog_req *r, bool aborted);
+/* static.c: the portal's embedded files ("/" is /index.html); 404 for anything else. */
+int http__static(struct dlog_req *r);
 
 #endif
