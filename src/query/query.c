@@ -149,8 +149,8 @@ static int parse_order(struct query__ctx *c, const char *k, size_t kn, const cha
 
 static int parse_after(struct query__ctx *c, const char *k, size_t kn, const char *v, size_t n)
 {
-	if (c->dialect == DLOG_DIALECT_DEVICES) {
-		/* devices page by device id: any valid text names a position */
+	if (c->dialect == DLOG_DIALECT_DEVICES || c->dialect == DLOG_DIALECT_PLAIN) {
+		/* devices page by device id, groups by group id: text names a position */
 		if (n == 0 || n > DLOG_MAX_VALUE_LEN || !dlog_text_valid(v, n))
 			return query__fail(c, k, kn, "after must be a device id");
 		free(c->q->after_key);

@@ -82,6 +82,7 @@ enum dlog_query_dialect {
 	DLOG_DIALECT_EVENTS = 0,
 	DLOG_DIALECT_DEVICELOG = 1,
 	DLOG_DIALECT_DEVICES = 2, /* /v3/devices/: directory fields; after is a device id */
+	DLOG_DIALECT_PLAIN = 3,   /* paging only (no filters); after is the resource's id */
 };
 
 /* Where a parse failed: the parameter's name as the client wrote it (decoded, truncated to fit)

@@ -157,11 +157,14 @@ static void term_id(struct sqlgen *g, const struct dlog_term *t)
 	store__sql(g, ")");
 }
 
-/* Dictionary-coded columns compare ids: resolve the texts by subquery. */
+/* Dictionary-coded columns compare ids: resolve the texts by subquery. One value compares
+ * with a scalar subquery, which lets the planner walk (account, code, seq) in id order; a
+ * missing text gives NULL and matches nothing, as it should for __eq. */
 static void term_dict(struct sqlgen *g, int64_t account_id, const struct dlog_term *t,
 		      enum col_kind kind, const char *col)
 {
 	bool neg = negated(t->op);
+	bool scalar = t->op == DLOG_OP_EQ;
 
 	if (neg && kind == COL_OPTSTR) {
 		/* SPEC: an event without the field is "not in" any list. */
@@ -170,20 +173,26 @@ static void term_dict(struct sqlgen *g, int64_t account_id, const struct dlog_te
 		store__sql(g, " IS NULL OR ");
 	}
 	store__sql(g, col);
-	store__sql(g, neg ? " NOT IN " : " IN ");
+	store__sql(g, neg ? " NOT IN " : scalar && kind != COL_GROUP ? " = " : " IN ");
 	if (kind == COL_DEVICE) {
 		store__sql(g, "(SELECT id FROM devices WHERE account_id = ");
 		store__sql_int(g, account_id);
-		store__sql(g, " AND device_id IN ");
+		store__sql(g, " AND device_id");
 	} else if (kind == COL_GROUP) {
 		store__sql(g, "(SELECT m.dev FROM group_members m JOIN device_groups gr"
 			      " ON gr.id = m.group_id WHERE gr.account_id = ");
 		store__sql_int(g, account_id);
-		store__sql(g, " AND gr.gid IN ");
+		store__sql(g, " AND gr.gid");
 	} else {
-		store__sql(g, "(SELECT id FROM strings WHERE s IN ");
+		store__sql(g, "(SELECT id FROM strings WHERE s");
 	}
-	value_list(g, t, COL_STRING);
+	if (scalar && kind != COL_GROUP) {
+		store__sql(g, " = ");
+		store__sql_text(g, t->v.strs[0]);
+	} else {
+		store__sql(g, " IN ");
+		value_list(g, t, COL_STRING);
+	}
 	store__sql(g, ")");
 	if (neg && kind == COL_OPTSTR)
 		store__sql(g, ")");
