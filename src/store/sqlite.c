@@ -96,6 +96,25 @@ static const char *const migrations[] = {
 	"UPDATE camp_codes SET devices = (SELECT count(*) FROM camp_devices d"
 	" WHERE d.account_id = camp_codes.account_id AND d.camp = camp_codes.camp"
 	" AND d.code = camp_codes.code);",
+	/* 3: fixed planner statistics. Without them SQLite walks the account's id order for a
+	 * device's page (no sort needed) instead of that device's index entries; measured 240 ms
+	 * against 0.1 ms at 1M events. Fixed rather than ANALYZEd so plans never drift with the
+	 * data; the numbers describe a fleet, not one file (rows; rows per key prefix). */
+	"ANALYZE sqlite_schema;"
+	"DELETE FROM sqlite_stat1;"
+	"INSERT INTO sqlite_stat1 VALUES"
+	" ('events', 'events_account', '1000000 100000'),"
+	" ('events', 'events_dev', '1000000 20'),"
+	" ('events', 'events_code', '1000000 100000 3000'),"
+	" ('events', 'events_idem', '1000000 100000 1'),"
+	" ('devices', 'sqlite_autoindex_devices_1', '100000 10000 1'),"
+	" ('strings', 'sqlite_autoindex_strings_1', '1000 1'),"
+	" ('api_keys', 'sqlite_autoindex_api_keys_1', '100 1'),"
+	" ('group_members', 'group_members', '100000 1000 1'),"
+	" ('group_members', 'group_members_dev', '100000 2'),"
+	" ('camp_devices', 'camp_devices', '1000000 100000 10000 1'),"
+	" ('camp_codes', 'camp_codes', '10000 1000 100 1');"
+	"ANALYZE sqlite_schema;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
