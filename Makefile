@@ -2,7 +2,7 @@
 # `make test` installs what the tests need, builds, and runs every test.
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 gnutls zlib libpq
+PKGS    := libmicrohttpd jansson sqlite3 gnutls zlib libpq libsystemd
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -D_GNU_SOURCE -Isrc -Ibuild/gen
 CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -81,3 +81,55 @@ fmt:
 	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c
 
 -include $(LIBOBJ:.o=.d) $(CLIOBJ:.o=.d)
+
+# ---- the API description, embedded (GET /v3/openapi.json) ----
+$(BUILD)/gen/openapi_doc.c: docs/openapi.json scripts/embed-file.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-file.sh dlog_openapi_json docs/openapi.json > $@
+
+$(BUILD)/gen/openapi_doc.o: $(BUILD)/gen/openapi_doc.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# An extra prerequisite of the library (the rule above links $^, which includes it).
+$(BUILD)/libdevicelog.a: $(BUILD)/gen/openapi_doc.o
+
+# ---- generated files kept in the repository (tests/ops check they are up to date) ----
+# man/devicelog.8 from man/devicelog.8.in and the option table; dist/devicelog.conf, the
+# commented example configuration, from the same table.
+.PHONY: man install uninstall
+man: $(BUILD)/devicelog
+	scripts/man.sh $(BUILD)/devicelog > man/devicelog.8
+	$(BUILD)/devicelog config example --store sqlite:/var/lib/devicelog/devicelog.db \
+		> dist/devicelog.conf
+
+# ---- install: `make install [PREFIX=/usr/local] [DESTDIR=...]`; `make uninstall` ----
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/devicelog
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+
+# The configuration is installed only when none is there: an operator's file is never
+# overwritten (the example beside the documentation always is).
+install: $(BUILD)/devicelog
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/devicelog
+	install -m 0755 $(BUILD)/devicelog $(DESTDIR)$(BINDIR)/devicelog
+	install -m 0644 man/devicelog.8 $(DESTDIR)$(MANDIR)/man8/devicelog.8
+	install -m 0644 dist/devicelog.conf $(DESTDIR)$(DOCDIR)/devicelog.conf.example
+	install -m 0644 docs/OPERATIONS.md docs/openapi.json $(DESTDIR)$(DOCDIR)/
+	sed 's,@BINDIR@,$(BINDIR),g' dist/devicelog.service.in > $(DESTDIR)$(UNITDIR)/devicelog.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/devicelog.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/devicelog/devicelog.conf ] || \
+		install -m 0644 dist/devicelog.conf $(DESTDIR)$(SYSCONFDIR)/devicelog/devicelog.conf
+
+# The configuration goes only when it is still the installed example (else it is the
+# operator's). The store (/var/lib/devicelog) is data: never removed here.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/devicelog $(DESTDIR)$(MANDIR)/man8/devicelog.8 \
+		$(DESTDIR)$(UNITDIR)/devicelog.service
+	rm -rf $(DESTDIR)$(DOCDIR)
+	if cmp -s dist/devicelog.conf $(DESTDIR)$(SYSCONFDIR)/devicelog/devicelog.conf; then \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/devicelog/devicelog.conf; fi
+	rmdir $(DESTDIR)$(SYSCONFDIR)/devicelog 2>/dev/null || true

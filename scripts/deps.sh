@@ -3,8 +3,8 @@
 #   deps.sh build   what `make` needs
 #   deps.sh test    plus what `make test` needs
 set -eu
-build="build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libgnutls28-dev zlib1g-dev libpq-dev"
-test_pkgs="libcmocka-dev curl nodejs npm clang libclang-rt-14-dev postgresql gnutls-bin"
+build="build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libgnutls28-dev zlib1g-dev libpq-dev libsystemd-dev"
+test_pkgs="libcmocka-dev curl nodejs npm clang libclang-rt-14-dev postgresql gnutls-bin chromium devscripts debhelper"
 want="$build"
 [ "${1:-build}" = test ] && want="$build $test_pkgs"
 missing=""

@@ -47,6 +47,8 @@ void dlog_api_page_begin(struct dlog_jw *w, const struct dlog_query *q);
 int dlog_api_page_end(struct dlog_req *r, struct dlog_jw *w, const struct dlog_query *q,
 		      bool has_more, int64_t total, int rc);
 
+/* openapi.c: the embedded docs/openapi.json (no key needed) */
+int dlog_api_openapi(struct dlog_req *r);
 /* ingest.c */
 int dlog_api_events_ingest(struct dlog_req *r);
 /* codes.c */

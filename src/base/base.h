@@ -1,6 +1,7 @@
 /* base: error codes, time, bounded buffers, hex, UTF-8 and number helpers.
  *
- * Everything here is pure (no I/O, no globals) so every other module may use it. */
+ * Everything here is pure (no I/O, no globals) so every other module may use it, except the
+ * logger at the end (log.c): it writes stderr and holds the process's one logging setting. */
 #ifndef DLOG_BASE_H
 #define DLOG_BASE_H
 
@@ -107,5 +108,23 @@ int dlog_parse_i64(const char *s, size_t len, int64_t min, int64_t max, int64_t 
 
 /* Case-insensitive compare of s[0..len) with the NUL-terminated word. */
 bool dlog_word_eq(const char *s, size_t len, const char *word);
+
+/* ---- logging (log.c): one line per call on stderr ----
+ * Levels are syslog's numbers. Under systemd, when stderr is the journal ($JOURNAL_STREAM names
+ * stderr's device:inode), lines start with "<6>"/"<4>"/"<3>" so the journal stores the
+ * priority; anywhere else with "info: "/"warning: "/"error: ". A line is written with one
+ * write(2) (whole lines even from several threads), cut at DLOG_LOG_LINE_MAX bytes, and a
+ * newline inside the text is replaced by a space (one event, one line). */
+enum dlog_log_level {
+	DLOG_LOG_ERR = 3,
+	DLOG_LOG_WARNING = 4,
+	DLOG_LOG_INFO = 6,
+};
+#define DLOG_LOG_LINE_MAX 2048
+void dlog_log(enum dlog_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Decide the line prefix style again (tests; after stderr was redirected). 1 forces the
+ * journal style, 0 the plain one, -1 detects from $JOURNAL_STREAM. */
+void dlog_log_init(int journal);
 
 #endif

@@ -1,10 +1,19 @@
 /* devicelog: command-line entry point. Parses arguments and wires the parts; no logic of its
- * own beyond that. Every command's options come from one table, which also prints --help. */
+ * own beyond that.
+ *
+ * Every option of every command is one row of options[] below: its name (the --flag, the
+ * config file key and, as DEVICELOG_NAME, the environment variable), type, default, bounds
+ * and help. The same rows drive argument parsing, the config file and environment, --help,
+ * the commented example file (`devicelog config example`) and the man page's OPTIONS section
+ * (`devicelog --help-man`, spliced into man/devicelog.8 by scripts/man.sh). */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -15,120 +24,706 @@
 #include "store/store.h"
 
 #define VERSION "0.1.0"
+#define DEFAULT_CONFIG "/etc/devicelog/devicelog.conf"
+/* A config file is a few dozen lines; anything bigger is the wrong file. */
+#define MAX_CONFIG_BYTES (64 * 1024)
+#define MAX_ARGS 4
 
-/* Parsed options of every command (the program's one parsed configuration). */
-struct opts {
-	const char *listen;
-	const char *store;
-	const char *account;
-	const char *scope;
-	const char *name;
-	const char *tls_cert;
-	const char *tls_key;
-	const char *threads;
-	const char *devices;
-	const char *days;
-	const char *seed;
-	int quiet;
-	int help;
-	const char *args[4]; /* positional arguments */
-	int nargs;
+/* Exit statuses (devicelog(8) EXIT STATUS). */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_REJECTED = 3 };
+
+enum cmd_bit {
+	C_SERVE = 1 << 0,
+	C_KEYS = 1 << 1,
+	C_IMPORT = 1 << 2,
+	C_DEMO = 1 << 3,
+	C_CONFIG = 1 << 4,
+	C_ALL = 0x1f,
+};
+
+enum opt_type { T_STR, T_INT, T_BOOL };
+
+/* The rows of options[]; values live in struct conf at the same index. */
+enum opt_id {
+	OPT_CONFIG,
+	OPT_LISTEN,
+	OPT_STORE,
+	OPT_THREADS,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_QUIET,
+	OPT_TRUST_PROXY,
+	OPT_ACCOUNT,
+	OPT_SCOPE,
+	OPT_NAME,
+	OPT_DEVICES,
+	OPT_DAYS,
+	OPT_SEED,
+	OPT_CLI_QUIET,
+	OPT_HELP,
+	NOPTS
 };
 
 struct opt {
-	const char *name;   /* without the leading -- */
-	size_t offset;      /* of a const char * (or int for flags) in struct opts */
-	int flag;           /* takes no value */
+	const char *name;   /* --name; "name" in the file; DEVICELOG_NAME (upper, '-' -> '_') */
+	enum opt_type type;
+	const char *dflt;   /* the default as text; NULL: unset */
+	int64_t min, max;   /* T_INT bounds */
+	unsigned cmds;      /* commands taking it as a flag */
+	bool setting;       /* a setting: also from the config file and the environment */
+	const char *arg;    /* the value's placeholder in help */
 	const char *help;
 };
 
-#define O(field) offsetof(struct opts, field)
-static const struct opt store_opt = {"store", O(store), 0,
-				     "store URL: sqlite:PATH (default $DEVICELOG_STORE or "
-				     "sqlite:devicelog.db)"};
-static const struct opt help_opt = {"help", O(help), 1, "show this help"};
+static const struct opt options[NOPTS] = {
+	[OPT_CONFIG] = {"config", T_STR, NULL, 0, 0, C_ALL, false, "FILE",
+			"configuration file (default " DEFAULT_CONFIG " when present; also "
+			"$DEVICELOG_CONFIG)"},
+	[OPT_LISTEN] = {"listen", T_STR, "127.0.0.1:8080", 0, 0, C_SERVE | C_CONFIG, true,
+			"HOST:PORT", "IPv4 address and port to listen on (port 0: any free port)"},
+	[OPT_STORE] = {"store", T_STR, "sqlite:devicelog.db", 0, 0, C_ALL, true, "URL",
+		       "event store: sqlite:PATH or postgresql://USER@HOST/DB"},
+	[OPT_THREADS] = {"threads", T_INT, "0", 0, 16, C_SERVE | C_CONFIG, true, "N",
+			 "listening threads sharing the port (0: one per CPU, at most 16)"},
+	[OPT_TLS_CERT] = {"tls-cert", T_STR, NULL, 0, 0, C_SERVE | C_CONFIG, true, "FILE",
+			  "PEM certificate (chain): serve HTTPS; needs tls-key; re-read on "
+			  "SIGHUP"},
+	[OPT_TLS_KEY] = {"tls-key", T_STR, NULL, 0, 0, C_SERVE | C_CONFIG, true, "FILE",
+			 "PEM private key (unencrypted) of tls-cert; re-read on SIGHUP"},
+	[OPT_QUIET] = {"quiet", T_BOOL, "false", 0, 0, C_SERVE | C_CONFIG, true, NULL,
+		       "no per-request log lines"},
+	[OPT_TRUST_PROXY] = {"trust-proxy", T_BOOL, "false", 0, 0, C_SERVE | C_CONFIG, true, NULL,
+			     "behind a reverse proxy: log X-Forwarded-For as the client and lift "
+			     "the per-address connection cap"},
+	[OPT_ACCOUNT] = {"account", T_STR, NULL, 0, 0, C_KEYS | C_IMPORT | C_DEMO, false, "NAME",
+			 "account name (created when new; demo: default 'default')"},
+	[OPT_SCOPE] = {"scope", T_STR, NULL, 0, 0, C_KEYS, false, "SCOPE",
+		       "keys create: read (GET), write (+ingest) or admin (+key management)"},
+	[OPT_NAME] = {"name", T_STR, "", 0, 0, C_KEYS, false, "LABEL",
+		      "keys create: a label for the key"},
+	[OPT_DEVICES] = {"devices", T_INT, "2000", 1, 10000000, C_DEMO, false, "N",
+			 "demo: number of devices"},
+	[OPT_DAYS] = {"days", T_INT, "60", 1, 3650, C_DEMO, false, "D",
+		      "demo: days of history ending now"},
+	[OPT_SEED] = {"seed", T_INT, "1", 0, INT64_MAX, C_DEMO, false, "S",
+		      "demo: random seed (same seed, same fleet)"},
+	[OPT_CLI_QUIET] = {"quiet", T_BOOL, "false", 0, 0, C_IMPORT | C_DEMO, false, NULL,
+			   "no progress line and no summary"},
+	[OPT_HELP] = {"help", T_BOOL, "false", 0, 0, C_ALL, false, NULL, "show this help"},
+};
+
+/* Where a value came from, for messages and `config check`. */
+enum origin { FROM_DEFAULT, FROM_FILE, FROM_ENV, FROM_FLAG };
+
+/* The parsed configuration of one command run (the program's one parsed configuration). */
+struct conf {
+	const char *text[NOPTS]; /* the value as given; NULL when unset */
+	int64_t num[NOPTS];      /* T_INT and T_BOOL values */
+	enum origin from[NOPTS];
+	unsigned line[NOPTS];    /* FROM_FILE: its line */
+	const char *file;        /* the config file read, or NULL */
+	char *file_text;         /* owned: text[] of FROM_FILE values point into it */
+	const char *args[MAX_ARGS];
+	int nargs;
+};
 
 struct command {
 	const char *name;
+	unsigned bit;
 	const char *usage;
 	const char *summary;
-	int (*run)(struct opts *o);
-	struct opt opts[8];
+	int (*run)(struct conf *c, int argc, char **argv);
 };
 
-static void *field(struct opts *o, size_t off)
+static int cmd_serve(struct conf *c, int argc, char **argv);
+static int cmd_config(struct conf *c, int argc, char **argv);
+static int cmd_keys(struct conf *c, int argc, char **argv);
+static int cmd_import(struct conf *c, int argc, char **argv);
+static int cmd_demo(struct conf *c, int argc, char **argv);
+
+static const struct command commands[] = {
+	{"serve", C_SERVE, "serve [--config FILE] [--listen HOST:PORT] [--store URL] [options]",
+	 "Serve the API and the portal. On an empty store, creates account 'default' and prints\n"
+	 "its admin key once on stdout. SIGHUP re-reads the configuration and the TLS certificate\n"
+	 "without dropping connections; SIGTERM or SIGINT stops accepting, finishes the requests\n"
+	 "in progress and closes the store.",
+	 cmd_serve},
+	{"config", C_CONFIG, "config check|example [--config FILE] [serve options]",
+	 "check: read the configuration as serve would (file, environment, flags), validate it\n"
+	 "without starting, and print each setting with where it came from; exit 2 when invalid.\n"
+	 "example: print a commented configuration file with every setting and its default\n"
+	 "(settings given as flags are written uncommented).",
+	 cmd_config},
+	{"keys", C_KEYS,
+	 "keys create --account NAME --scope read|write|admin [--name LABEL] | keys list "
+	 "[--account NAME] | keys revoke KEYID  [--store URL]",
+	 "Manage access keys. create prints the new key alone on stdout (shown once; only its\n"
+	 "hash is kept) and its key id on stderr; list never shows secrets.",
+	 cmd_keys},
+	{"import", C_IMPORT, "import --account NAME [--store URL] [--quiet] FILE|-",
+	 "Import NDJSON events (one object per line) with the API's validation. Shows progress on\n"
+	 "a terminal; reports accepted and rejected counts and the first errors; exit 3 when any\n"
+	 "line was rejected.",
+	 cmd_import},
+	{"demo", C_DEMO,
+	 "demo [--store URL] [--devices N] [--days D] [--seed S] [--account NAME] [--quiet]",
+	 "Add a realistic demo fleet: registrations, bootstraps, deregistrations and three update\n"
+	 "campaigns using every failure code. Shows progress on a terminal.",
+	 cmd_demo},
+};
+static const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
+
+static const struct command *find_command(const char *name)
 {
-	return (char *)o + off;
+	for (size_t i = 0; i < ncommands; i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return &commands[i];
+	return NULL;
 }
 
-static int parse_args(const struct command *c, int argc, char **argv, struct opts *o)
-{
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		const struct opt *hit = NULL;
 
-		if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
-			if (o->nargs == (int)(sizeof(o->args) / sizeof(o->args[0]))) {
-				fprintf(stderr, "devicelog %s: too many arguments\n", c->name);
-				return -1;
-			}
-			o->args[o->nargs++] = a;
-			continue;
-		}
-		for (const struct opt *p = c->opts; p->name != NULL; p++)
-			if (strcmp(a + 2, p->name) == 0)
-				hit = p;
-		if (hit == NULL) {
-			fprintf(stderr, "devicelog %s: unknown option %s (see --help)\n", c->name, a);
-			return -1;
-		}
-		if (hit->flag) {
-			*(int *)field(o, hit->offset) = 1;
-			continue;
-		}
-		if (i + 1 >= argc) {
-			fprintf(stderr, "devicelog %s: %s needs a value\n", c->name, a);
-			return -1;
-		}
-		*(const char **)field(o, hit->offset) = argv[++i];
+/* ---- values ---- */
+
+static void conf_free(struct conf *c)
+{
+	if (c == NULL)
+		return;
+	free(c->file_text);
+	free(c);
+}
+
+static const char *str(const struct conf *c, enum opt_id id)
+{
+	return c->text[id];
+}
+
+static int64_t num(const struct conf *c, enum opt_id id)
+{
+	return c->num[id];
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"1", "true", "yes", "on"};
+	static const char *const no[] = {"0", "false", "no", "off"};
+
+	for (size_t i = 0; i < 4; i++) {
+		if (dlog_word_eq(s, strlen(s), yes[i]))
+			return *out = true, true;
+		if (dlog_word_eq(s, strlen(s), no[i]))
+			return *out = false, true;
 	}
+	return false;
+}
+
+/* "FILE:LINE", "$DEVICELOG_X" or "--x": where a value came from. */
+static void origin_name(const struct conf *c, enum opt_id id, char *out, size_t len)
+{
+	const char *n = options[id].name;
+	size_t k;
+
+	switch (c->from[id]) {
+	case FROM_FILE:
+		snprintf(out, len, "%s:%u", c->file, c->line[id]);
+		break;
+	case FROM_ENV:
+		k = (size_t)snprintf(out, len, "$DEVICELOG_");
+		for (; *n != '\0' && k + 1 < len; n++, k++)
+			out[k] = *n == '-' ? '_' : (char)(*n >= 'a' && *n <= 'z' ? *n - 32 : *n);
+		out[k < len ? k : len - 1] = '\0';
+		break;
+	case FROM_FLAG:
+		snprintf(out, len, "--%s", n);
+		break;
+	default:
+		snprintf(out, len, "default");
+	}
+}
+
+/* Set option id from text, checking its type and bounds; the message names the origin. */
+static int set_value(struct conf *c, enum opt_id id, const char *text, enum origin from,
+		     unsigned line)
+{
+	const struct opt *o = &options[id];
+	char where[600];
+	int64_t v = 0;
+	bool b;
+
+	c->from[id] = from;
+	c->line[id] = line;
+	origin_name(c, id, where, sizeof(where));
+	if (o->type == T_INT &&
+	    dlog_parse_i64(text, strlen(text), o->min, o->max, &v) != 0) {
+		dlog_log(DLOG_LOG_ERR, "%s: %s must be a whole number from %lld to %lld, not '%s'",
+			 where, o->name, (long long)o->min, (long long)o->max, text);
+		return DLOG_EINVAL;
+	}
+	if (o->type == T_BOOL) {
+		if (!parse_bool(text, &b)) {
+			dlog_log(DLOG_LOG_ERR, "%s: %s must be true or false, not '%s'", where,
+				 o->name, text);
+			return DLOG_EINVAL;
+		}
+		v = b;
+	}
+	if (o->type == T_STR && !dlog_text_valid(text, strlen(text))) {
+		dlog_log(DLOG_LOG_ERR, "%s: %s holds a control character or invalid UTF-8", where,
+			 o->name);
+		return DLOG_EINVAL;
+	}
+	c->text[id] = text;
+	c->num[id] = v;
 	return 0;
 }
 
-static void usage(const struct command *c)
+/* ---- the config file: "name = value" lines, '#' comments ---- */
+
+static char *trim(char *s, char *end)
 {
-	printf("usage: devicelog %s\n\n%s\n\noptions:\n", c->usage, c->summary);
-	for (const struct opt *p = c->opts; p->name != NULL; p++)
-		printf("  --%-12s %s\n", p->name, p->help);
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+		end--;
+	*end = '\0';
+	return s;
 }
 
-static int open_store(struct opts *o, struct dlog_store **s)
+static int setting_named(const char *key, enum opt_id *out)
 {
-	char err[512];
-	const char *url = o->store ? o->store : getenv("DEVICELOG_STORE");
-	int rc;
+	for (int i = 0; i < NOPTS; i++) {
+		const char *n = options[i].name;
+		size_t k = 0;
 
-	if (url == NULL || url[0] == '\0')
-		url = "sqlite:devicelog.db";
-	rc = dlog_store_open(url, s, err, sizeof(err));
-	if (rc != 0)
-		fprintf(stderr, "devicelog: cannot open store: %s\n", err);
+		if (!options[i].setting)
+			continue;
+		/* tls_cert and tls-cert are the same key: both spellings are common in files */
+		while (n[k] != '\0' && (key[k] == n[k] || (key[k] == '_' && n[k] == '-')))
+			k++;
+		if (n[k] == '\0' && key[k] == '\0') {
+			*out = (enum opt_id)i;
+			return 0;
+		}
+	}
+	return DLOG_ENOTFOUND;
+}
+
+static int parse_line(struct conf *c, char *line, unsigned lineno, unsigned seen[NOPTS])
+{
+	char *eq, *key, *val;
+	enum opt_id id;
+
+	line = trim(line, line + strlen(line));
+	if (line[0] == '\0' || line[0] == '#')
+		return 0;
+	eq = strchr(line, '=');
+	if (eq == NULL) {
+		dlog_log(DLOG_LOG_ERR, "%s:%u: expected 'name = value'", c->file, lineno);
+		return DLOG_EINVAL;
+	}
+	key = trim(line, eq);
+	val = trim(eq + 1, eq + 1 + strlen(eq + 1));
+	if (setting_named(key, &id) != 0) {
+		dlog_log(DLOG_LOG_ERR, "%s:%u: unknown setting '%s' (see devicelog config example)",
+			 c->file, lineno, key);
+		return DLOG_EINVAL;
+	}
+	if (seen[id] != 0) {
+		dlog_log(DLOG_LOG_ERR, "%s:%u: %s is already set on line %u", c->file, lineno,
+			 options[id].name, seen[id]);
+		return DLOG_EINVAL;
+	}
+	seen[id] = lineno;
+	if (val[0] == '\0')
+		return 0; /* "name =" leaves the default */
+	return set_value(c, id, val, FROM_FILE, lineno);
+}
+
+static int read_config(struct conf *c, const char *path, bool must_exist)
+{
+	unsigned seen[NOPTS] = {0}, lineno = 0;
+	struct dlog_buf b;
+	char chunk[4096], *p;
+	FILE *f = fopen(path, "rb");
+	size_t n;
+	int rc = 0;
+
+	if (f == NULL) {
+		if (errno == ENOENT && !must_exist)
+			return 0;
+		dlog_log(DLOG_LOG_ERR, "%s: cannot read: %s", path, strerror(errno));
+		return DLOG_EIO;
+	}
+	c->file = path;
+	dlog_buf_init(&b, MAX_CONFIG_BYTES);
+	while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		rc = dlog_buf_add(&b, chunk, n);
+	if (rc == 0 && ferror(f))
+		rc = DLOG_EIO;
+	fclose(f);
+	if (rc != 0) {
+		dlog_log(DLOG_LOG_ERR, "%s: cannot read%s", path,
+			 rc == DLOG_ETOOBIG ? ": larger than 64 KiB" : "");
+		dlog_buf_done(&b);
+		return rc;
+	}
+	c->file_text = dlog_buf_steal(&b, &n);
+	dlog_buf_done(&b);
+	if (c->file_text != NULL && memchr(c->file_text, '\0', n) != NULL) {
+		dlog_log(DLOG_LOG_ERR, "%s: not a text file", path);
+		return DLOG_EINVAL;
+	}
+	for (p = c->file_text; rc == 0 && p != NULL && *p != '\0';) {
+		char *nl = strchr(p, '\n');
+
+		if (nl != NULL)
+			*nl = '\0';
+		rc = parse_line(c, p, ++lineno, seen);
+		p = nl ? nl + 1 : NULL;
+	}
 	return rc;
 }
 
-static int number(const char *what, const char *s, int64_t min, int64_t max, int64_t dflt,
-		  int64_t *out)
+static int read_env(struct conf *c)
 {
-	if (s == NULL) {
-		*out = dflt;
-		return 0;
-	}
-	if (dlog_parse_i64(s, strlen(s), min, max, out) != 0) {
-		fprintf(stderr, "devicelog: --%s must be a whole number from %lld to %lld\n", what,
-			(long long)min, (long long)max);
-		return DLOG_EINVAL;
+	for (int i = 0; i < NOPTS; i++) {
+		char var[64];
+		const char *v;
+		size_t k = (size_t)snprintf(var, sizeof(var), "DEVICELOG_");
+
+		if (!options[i].setting)
+			continue;
+		for (const char *n = options[i].name; *n != '\0' && k + 1 < sizeof(var); n++)
+			var[k++] = *n == '-' ? '_' : (char)(*n >= 'a' && *n <= 'z' ? *n - 32 : *n);
+		var[k] = '\0';
+		v = getenv(var);
+		if (v != NULL && v[0] != '\0' && set_value(c, (enum opt_id)i, v, FROM_ENV, 0) != 0)
+			return DLOG_EINVAL;
 	}
 	return 0;
+}
+
+/* ---- arguments ---- */
+
+static int flag_row(const struct command *cmd, const char *name, enum opt_id *out, bool *neg)
+{
+	*neg = false;
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < NOPTS; i++) {
+			if ((options[i].cmds & cmd->bit) == 0 || strcmp(options[i].name, name) != 0)
+				continue;
+			*out = (enum opt_id)i;
+			return 0;
+		}
+		/* --no-quiet undoes a quiet = true of the file or environment */
+		if (pass == 0 && strncmp(name, "no-", 3) == 0)
+			name += 3, *neg = true;
+		else
+			break;
+	}
+	return DLOG_ENOTFOUND;
+}
+
+/* Flags on top of whatever c holds already. */
+static int parse_flags(const struct command *cmd, int argc, char **argv, struct conf *c)
+{
+	c->nargs = 0;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		enum opt_id id;
+		bool neg;
+
+		if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+			if (c->nargs == MAX_ARGS) {
+				dlog_log(DLOG_LOG_ERR, "devicelog %s: too many arguments", cmd->name);
+				return DLOG_EINVAL;
+			}
+			c->args[c->nargs++] = a;
+			continue;
+		}
+		if (flag_row(cmd, a + 2, &id, &neg) != 0 || (neg && options[id].type != T_BOOL)) {
+			dlog_log(DLOG_LOG_ERR, "devicelog %s: unknown option %s (see --help)",
+				 cmd->name, a);
+			return DLOG_EINVAL;
+		}
+		if (options[id].type == T_BOOL) {
+			if (set_value(c, id, neg ? "false" : "true", FROM_FLAG, 0) != 0)
+				return DLOG_EINVAL;
+			continue;
+		}
+		if (i + 1 >= argc) {
+			dlog_log(DLOG_LOG_ERR, "devicelog %s: %s needs a value", cmd->name, a);
+			return DLOG_EINVAL;
+		}
+		if (set_value(c, id, argv[++i], FROM_FLAG, 0) != 0)
+			return DLOG_EINVAL;
+	}
+	return 0;
+}
+
+/* Build the configuration of one run: defaults, then the config file, then the environment,
+ * then the flags (each later source wins). Flags are read twice: first only to find --config
+ * and --help, then over everything else so they win. *out is NULL on failure. */
+static int conf_load(const struct command *cmd, int argc, char **argv, struct conf **out)
+{
+	struct conf *c = calloc(1, sizeof(*c));
+	const char *path;
+	bool explicit;
+	int rc;
+
+	*out = NULL;
+	if (c == NULL)
+		return DLOG_ENOMEM;
+	for (int i = 0; i < NOPTS; i++)
+		if (options[i].dflt != NULL)
+			set_value(c, (enum opt_id)i, options[i].dflt, FROM_DEFAULT, 0);
+	rc = parse_flags(cmd, argc, argv, c);
+	if (rc != 0) {
+		conf_free(c);
+		return rc;
+	}
+	if (num(c, OPT_HELP)) {
+		*out = c;
+		return 0;
+	}
+	path = str(c, OPT_CONFIG);
+	if (path == NULL)
+		path = getenv("DEVICELOG_CONFIG");
+	explicit = path != NULL && path[0] != '\0';
+	rc = read_config(c, explicit ? path : DEFAULT_CONFIG, explicit);
+	if (rc == 0)
+		rc = read_env(c);
+	if (rc == 0)
+		rc = parse_flags(cmd, argc, argv, c);
+	if (rc != 0) {
+		conf_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+/* ---- help, example file, man page: all from options[] ---- */
+
+static void env_name(const struct opt *o, char *out, size_t len)
+{
+	size_t k = (size_t)snprintf(out, len, "DEVICELOG_");
+
+	for (const char *n = o->name; *n != '\0' && k + 1 < len; n++)
+		out[k++] = *n == '-' ? '_' : (char)(*n >= 'a' && *n <= 'z' ? *n - 32 : *n);
+	out[k] = '\0';
+}
+
+static void usage(const struct command *cmd)
+{
+	printf("usage: devicelog %s\n\n%s\n\noptions:\n", cmd->usage, cmd->summary);
+	for (int i = 0; i < NOPTS; i++) {
+		const struct opt *o = &options[i];
+		char flag[64], env[64];
+
+		if ((o->cmds & cmd->bit) == 0)
+			continue;
+		snprintf(flag, sizeof(flag), "--%s%s%s", o->name, o->arg ? " " : "",
+			 o->arg ? o->arg : "");
+		printf("  %-20s %s", flag, o->help);
+		if (o->dflt != NULL && o->dflt[0] != '\0' && o->type != T_BOOL)
+			printf(" (default %s)", o->dflt);
+		printf("\n");
+		if (o->setting && (cmd->bit & (C_SERVE | C_CONFIG))) {
+			env_name(o, env, sizeof(env));
+			printf("  %-20s   file: %s = ...; environment: %s\n", "", o->name, env);
+		}
+	}
+	if (cmd->bit & (C_SERVE | C_CONFIG))
+		printf("\nPrecedence: flags, then DEVICELOG_* variables, then the config file, then "
+		       "defaults.\n");
+}
+
+/* `devicelog config example`: the commented example file; settings given as flags are
+ * written active (dist/devicelog.conf is made this way, see Makefile). */
+static void print_example(const struct conf *c)
+{
+	printf("# devicelog configuration (read by 'devicelog serve' and the other commands).\n"
+	       "# Format: 'name = value' lines; '#' starts a comment line. Each setting may also\n"
+	       "# come from the environment (DEVICELOG_NAME, e.g. DEVICELOG_TLS_CERT) or a flag\n"
+	       "# (--name); flags win over the environment, the environment over this file.\n"
+	       "# Check a file with: devicelog config check --config FILE\n"
+	       "# Reload: systemctl reload devicelog (SIGHUP) re-reads this file and the TLS\n"
+	       "# certificate; listen, store, threads, quiet and trust-proxy need a restart.\n");
+	for (int i = 0; i < NOPTS; i++) {
+		const struct opt *o = &options[i];
+		char env[64];
+
+		if (!o->setting)
+			continue;
+		env_name(o, env, sizeof(env));
+		printf("\n# %s", o->help);
+		if (o->type == T_INT)
+			printf(" [%lld..%lld]", (long long)o->min, (long long)o->max);
+		printf(".\n# Environment: %s.\n", env);
+		if (c->from[i] == FROM_FLAG)
+			printf("%s = %s\n", o->name, c->text[i]);
+		else
+			printf("#%s = %s\n", o->name, o->dflt ? o->dflt : "");
+	}
+}
+
+/* roff text: backslashes and hyphens escaped; a line never starts with a control char. */
+static void roff(const char *s)
+{
+	if (*s == '.' || *s == '\'')
+		printf("\\&");
+	for (; *s != '\0'; s++) {
+		if (*s == '\\')
+			printf("\\e");
+		else if (*s == '-')
+			printf("\\-");
+		else
+			putchar(*s);
+	}
+}
+
+/* `devicelog --help-man`: the COMMANDS, OPTIONS and ENVIRONMENT sections of devicelog(8). */
+static void print_man_sections(void)
+{
+	printf(".SH COMMANDS\n");
+	for (size_t k = 0; k < ncommands; k++) {
+		printf(".TP\n.B devicelog ");
+		roff(commands[k].usage);
+		printf("\n");
+		for (const char *p = commands[k].summary; *p != '\0';) {
+			const char *nl = strchr(p, '\n');
+			char line[512];
+			size_t n = nl ? (size_t)(nl - p) : strlen(p);
+
+			snprintf(line, sizeof(line), "%.*s", (int)n, p);
+			roff(line);
+			printf("\n");
+			p += n + (nl != NULL);
+		}
+	}
+	printf(".SH OPTIONS\nEvery option is written\n.BI \\-\\- name\n.IR value ;\n"
+	       "boolean options take no value, and\n.BI \\-\\-no\\- name\nturns one off.\n"
+	       "Settings (marked \\(lqsetting\\(rq) may also come from the configuration file and "
+	       "the environment; see\n.BR CONFIGURATION .\n");
+	for (int i = 0; i < NOPTS; i++) {
+		const struct opt *o = &options[i];
+		bool first = true;
+
+		printf(".TP\n.BR \\-\\-");
+		roff(o->name);
+		if (o->arg != NULL) {
+			printf(" \" \" ");
+			roff(o->arg);
+		}
+		printf("\n");
+		roff(o->help);
+		printf(".\n");
+		if (o->type == T_INT)
+			printf("From %lld to %lld.\n", (long long)o->min, (long long)o->max);
+		if (o->dflt != NULL && o->dflt[0] != '\0' && o->type != T_BOOL) {
+			printf("Default: ");
+			roff(o->dflt);
+			printf(".\n");
+		}
+		printf("Commands: ");
+		for (size_t k = 0; k < ncommands; k++) {
+			if ((o->cmds & commands[k].bit) == 0)
+				continue;
+			printf("%s%s", first ? "" : ", ", commands[k].name);
+			first = false;
+		}
+		printf(".%s\n", o->setting ? " Setting." : "");
+	}
+	printf(".SH ENVIRONMENT\n.TP\n.B DEVICELOG_CONFIG\nThe configuration file, when no\n"
+	       ".B \\-\\-config\nis given.\n");
+	for (int i = 0; i < NOPTS; i++) {
+		char env[64];
+
+		if (!options[i].setting)
+			continue;
+		env_name(&options[i], env, sizeof(env));
+		printf(".TP\n.B %s\nThe setting\n.BR %s .\n", env, options[i].name);
+	}
+	printf(".TP\n.B JOURNAL_STREAM\nSet by systemd when standard error is the journal: log "
+	       "lines then carry\nsd\\-daemon priority prefixes (<6>, <4>, <3>) instead of "
+	       "\\(lqinfo: \\(rq, \\(lqwarning: \\(rq, \\(lqerror: \\(rq.\n"
+	       ".TP\n.B NOTIFY_SOCKET\nSet by systemd for Type=notify services: READY=1 is sent "
+	       "once the server listens,\nRELOADING=1 and READY=1 around a reload, STOPPING=1 at "
+	       "the end.\n");
+}
+
+/* ---- progress on a terminal ---- */
+
+struct progress {
+	bool on;            /* stderr is a terminal and not --quiet */
+	const char *what;   /* "import", "demo" */
+	const char *unit;   /* "events", "lines" */
+	dlog_time start, last;
+	bool drawn;
+};
+
+static void progress_init(struct progress *p, const struct conf *c, const char *what,
+			  const char *unit)
+{
+	memset(p, 0, sizeof(*p));
+	p->on = !num(c, OPT_CLI_QUIET) && isatty(STDERR_FILENO);
+	p->what = what;
+	p->unit = unit;
+	p->start = dlog_time_now();
+}
+
+/* done of total units; total 0 when unknown. Redrawn at most 5 times a second. */
+static void progress_show(struct progress *p, size_t done, size_t total)
+{
+	dlog_time now = dlog_time_now(), took = now - p->start;
+	double rate = took > 0 ? (double)done * 1e6 / (double)took : 0;
+	char eta[32] = "";
+
+	if (!p->on || (now - p->last < 200000 && done != total))
+		return;
+	p->last = now;
+	if (total > 0 && done > 0 && done < total && rate > 0) {
+		long s = (long)((double)(total - done) / rate);
+
+		snprintf(eta, sizeof(eta), ", ETA %ld:%02ld", s / 60, s % 60);
+	}
+	fprintf(stderr, "\r\033[K%s: %zu", p->what, done);
+	if (total > 0)
+		fprintf(stderr, "/%zu %s (%.0f%%)", total, p->unit, 100.0 * (double)done /
+			(double)total);
+	else
+		fprintf(stderr, " %s", p->unit);
+	fprintf(stderr, ", %.0f/s%s", rate, eta);
+	p->drawn = true;
+}
+
+static void progress_end(struct progress *p)
+{
+	if (p->drawn)
+		fprintf(stderr, "\r\033[K");
+	p->drawn = false;
+}
+
+static double progress_seconds(const struct progress *p)
+{
+	return (double)(dlog_time_now() - p->start) / 1e6;
+}
+
+static void demo_progress(void *arg, size_t done, size_t total)
+{
+	progress_show(arg, done, total);
+}
+
+/* ---- shared by the commands ---- */
+
+static int open_store(const struct conf *c, struct dlog_store **s)
+{
+	char err[512];
+	int rc = dlog_store_open(str(c, OPT_STORE), s, err, sizeof(err));
+
+	if (rc != 0)
+		dlog_log(DLOG_LOG_ERR, "cannot open store: %s", err);
+	return rc;
 }
 
 /* ---- serve ---- */
@@ -149,60 +744,204 @@ static int first_start(struct dlog_store *s)
 	if (rc == 0) {
 		printf("admin key: %s\n", key);
 		fflush(stdout);
-		fprintf(stderr, "info: empty store: created account 'default'; its admin key is "
-				"printed once on stdout\n");
+		dlog_log(DLOG_LOG_INFO, "empty store: created account 'default'; its admin key is "
+					"printed once on stdout");
 	}
 	return rc;
 }
 
-static int cmd_serve(struct opts *o)
+static bool same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* SIGHUP: read the configuration again (same flags, current environment and file). An invalid
+ * one is logged and changes nothing. The TLS pair is re-read even when its paths did not
+ * change: a renewed certificate is the usual reason to reload. Everything else a running
+ * server cannot change is reported as waiting for a restart. */
+static void reload(const struct command *cmd, int argc, char **argv, struct dlog_server *srv,
+		   const struct conf *running)
+{
+	static const enum opt_id restart_only[] = {OPT_LISTEN, OPT_STORE, OPT_THREADS, OPT_QUIET,
+						    OPT_TRUST_PROXY};
+	struct conf *c = NULL;
+	char err[512];
+
+	sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
+	if (conf_load(cmd, argc, argv, &c) != 0) {
+		dlog_log(DLOG_LOG_ERR, "reload: the configuration is not valid; nothing changed");
+		goto done;
+	}
+	for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++)
+		if (!same(str(c, restart_only[i]), str(running, restart_only[i])))
+			dlog_log(DLOG_LOG_WARNING, "reload: %s changed: it takes effect at the next "
+				 "restart", options[restart_only[i]].name);
+	if ((str(c, OPT_TLS_CERT) == NULL) != (str(running, OPT_TLS_CERT) == NULL) ||
+	    (str(c, OPT_TLS_KEY) == NULL) != (str(running, OPT_TLS_KEY) == NULL)) {
+		dlog_log(DLOG_LOG_WARNING, "reload: turning TLS on or off takes a restart");
+	} else if (str(c, OPT_TLS_CERT) != NULL) {
+		if (dlog_server_reload_tls(srv, str(c, OPT_TLS_CERT), str(c, OPT_TLS_KEY), err,
+					   sizeof(err)) != 0)
+			dlog_log(DLOG_LOG_ERR, "reload: %s; still serving the previous certificate",
+				 err);
+		else
+			dlog_log(DLOG_LOG_INFO, "reload: serving the certificate of %s",
+				 str(c, OPT_TLS_CERT));
+	}
+	dlog_log(DLOG_LOG_INFO, "reload: done");
+done:
+	conf_free(c);
+	sd_notify(0, "READY=1\nSTATUS=serving");
+}
+
+static int cmd_serve(struct conf *c, int argc, char **argv)
 {
 	struct dlog_server_config cfg = {0};
 	struct dlog_server *srv = NULL;
 	struct dlog_store *s = NULL;
+	const char *listen = str(c, OPT_LISTEN);
 	char err[512];
-	int64_t threads;
 	sigset_t set;
 	int sig, rc;
 
-	if (number("threads", o->threads, 0, 16, 0, &threads) != 0)
-		return 2;
-	/* Block the stop signals before any thread starts so only sigwait below sees them. */
+	if (c->nargs != 0) {
+		dlog_log(DLOG_LOG_ERR, "devicelog serve: takes no arguments");
+		return EXIT_USAGE;
+	}
+	/* Block the signals before any thread starts so only sigwait below sees them. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (open_store(o, &s) != 0)
-		return 1;
-	rc = first_start(s);
-	if (rc != 0) {
-		fprintf(stderr, "devicelog: cannot initialise the store: %s\n", dlog_store_errmsg(s));
-		dlog_store_close(s);
-		return 1;
-	}
-	cfg.listen = o->listen ? o->listen : "127.0.0.1:8080";
+	if (open_store(c, &s) != 0)
+		return EXIT_FAIL;
+	cfg.listen = listen;
 	cfg.store = s;
-	cfg.threads = (unsigned)threads;
-	cfg.tls_cert = o->tls_cert;
-	cfg.tls_key = o->tls_key;
-	cfg.log_requests = !o->quiet;
+	cfg.threads = (unsigned)num(c, OPT_THREADS);
+	cfg.tls_cert = str(c, OPT_TLS_CERT);
+	cfg.tls_key = str(c, OPT_TLS_KEY);
+	cfg.log_requests = !num(c, OPT_QUIET);
+	cfg.trust_proxy = num(c, OPT_TRUST_PROXY) != 0;
 	rc = dlog_server_start(&cfg, &srv, err, sizeof(err));
 	if (rc != 0) {
-		fprintf(stderr, "devicelog: %s\n", err);
+		dlog_log(DLOG_LOG_ERR, "%s", err);
 		dlog_store_close(s);
-		return 1;
+		return EXIT_FAIL;
 	}
-	fprintf(stderr, "info: devicelog %s listening on %s://%.*s:%u\n", VERSION,
-		o->tls_cert ? "https" : "http", (int)(strrchr(cfg.listen, ':') - cfg.listen),
-		cfg.listen, dlog_server_port(srv));
-	while (sigwait(&set, &sig) != 0)
-		;
-	fprintf(stderr, "info: signal %d: stopping\n", sig);
+	/* Only once the server could start (address free, TLS pair valid): a once-shown admin key
+	 * printed just before a start-up error is easy to miss, and is never shown again. */
+	rc = first_start(s);
+	if (rc != 0) {
+		dlog_log(DLOG_LOG_ERR, "cannot initialise the store: %s", dlog_store_errmsg(s));
+		dlog_server_stop(srv);
+		dlog_store_close(s);
+		return EXIT_FAIL;
+	}
+	dlog_log(DLOG_LOG_INFO, "devicelog %s listening on %s://%.*s:%u%s%s", VERSION,
+		 cfg.tls_cert ? "https" : "http", (int)(strrchr(listen, ':') - listen), listen,
+		 dlog_server_port(srv), c->file ? " config=" : "", c->file ? c->file : "");
+	sd_notifyf(0, "READY=1\nSTATUS=serving on port %u\nMAINPID=%lu", dlog_server_port(srv),
+		   (unsigned long)getpid());
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			break;
+		dlog_log(DLOG_LOG_INFO, "SIGHUP: reloading the configuration");
+		reload(find_command("serve"), argc, argv, srv, c);
+	}
+	sd_notify(0, "STOPPING=1");
+	dlog_log(DLOG_LOG_INFO, "signal %d: stopping", sig);
 	dlog_server_stop(srv);
 	dlog_store_close(s);
-	fprintf(stderr, "info: stopped\n");
-	return 0;
+	dlog_log(DLOG_LOG_INFO, "stopped");
+	return EXIT_OK;
+}
+
+/* ---- config ---- */
+
+static bool listen_valid(const char *l)
+{
+	const char *colon = strrchr(l, ':');
+	int64_t port;
+
+	return colon != NULL && colon != l &&
+	       dlog_parse_i64(colon + 1, strlen(colon + 1), 0, 65535, &port) == 0;
+}
+
+static bool readable(const char *path, const char *what)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		dlog_log(DLOG_LOG_ERR, "%s %s: %s", what, path, strerror(errno));
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
+/* Semantic checks that need no server: what a start would refuse, found beforehand. */
+static int check_settings(const struct conf *c)
+{
+	const char *store = str(c, OPT_STORE);
+	int bad = 0;
+
+	if (!listen_valid(str(c, OPT_LISTEN))) {
+		dlog_log(DLOG_LOG_ERR, "listen '%s': expected IPV4:PORT, e.g. 127.0.0.1:8080",
+			 str(c, OPT_LISTEN));
+		bad++;
+	}
+	if (strncmp(store, "sqlite:", 7) != 0 && strncmp(store, "postgresql://", 13) != 0 &&
+	    strncmp(store, "postgres://", 11) != 0) {
+		dlog_log(DLOG_LOG_ERR, "store '%s': expected sqlite:PATH or postgresql://...", store);
+		bad++;
+	}
+	if ((str(c, OPT_TLS_CERT) == NULL) != (str(c, OPT_TLS_KEY) == NULL)) {
+		dlog_log(DLOG_LOG_ERR, "tls-cert and tls-key go together");
+		bad++;
+	}
+	if (str(c, OPT_TLS_CERT) != NULL && !readable(str(c, OPT_TLS_CERT), "tls-cert"))
+		bad++;
+	if (str(c, OPT_TLS_KEY) != NULL && !readable(str(c, OPT_TLS_KEY), "tls-key"))
+		bad++;
+	return bad ? DLOG_EINVAL : 0;
+}
+
+static int cmd_config(struct conf *c, int argc, char **argv)
+{
+	const char *sub = c->nargs > 0 ? c->args[0] : "";
+
+	(void)argc;
+	(void)argv;
+	if (c->nargs != 1 || (strcmp(sub, "check") != 0 && strcmp(sub, "example") != 0)) {
+		dlog_log(DLOG_LOG_ERR, "devicelog config: expected check or example (see --help)");
+		return EXIT_USAGE;
+	}
+	if (strcmp(sub, "example") == 0) {
+		print_example(c);
+		return EXIT_OK;
+	}
+	if (check_settings(c) != 0)
+		return EXIT_USAGE;
+	for (int i = 0; i < NOPTS; i++) {
+		const char *v = c->text[i] ? c->text[i] : "";
+		char where[600];
+		int pad;
+
+		if (!options[i].setting)
+			continue;
+		if (options[i].type == T_BOOL)
+			v = c->num[i] ? "true" : "false";
+		origin_name(c, (enum opt_id)i, where, sizeof(where));
+		/* values line up in a column: easier to read the origins */
+		pad = 30 - (int)(strlen(options[i].name) + strlen(v));
+		printf("%s = %s%*s# %s\n", options[i].name, v, pad > 1 ? pad : 1, "", where);
+	}
+	dlog_log(DLOG_LOG_INFO, "configuration ok (%s)", c->file ? c->file : "no file");
+	return EXIT_OK;
 }
 
 /* ---- keys ---- */
@@ -222,79 +961,95 @@ static int print_key(void *arg, const struct dlog_key_info *k)
 	return 0;
 }
 
-static int keys_create(struct opts *o, struct dlog_store *s)
+static int keys_create(const struct conf *c, struct dlog_store *s)
 {
+	const char *account = str(c, OPT_ACCOUNT), *scope_text = str(c, OPT_SCOPE);
 	enum dlog_scope scope;
 	struct dlog_key_info info;
 	char key[DLOG_KEY_STRLEN];
-	int64_t account;
+	int64_t id;
 	int rc;
 
-	if (o->account == NULL || o->scope == NULL || dlog_scope_parse(o->scope, &scope) != 0) {
-		fprintf(stderr, "devicelog keys create: --account NAME and --scope "
-				"read|write|admin are required\n");
-		return 2;
+	if (account == NULL || scope_text == NULL || dlog_scope_parse(scope_text, &scope) != 0) {
+		dlog_log(DLOG_LOG_ERR, "devicelog keys create: --account NAME and --scope "
+				       "read|write|admin are required");
+		return EXIT_USAGE;
 	}
-	if (strlen(o->account) == 0 || strlen(o->account) > DLOG_MAX_ACCOUNT_NAME_LEN ||
-	    !dlog_text_valid(o->account, strlen(o->account))) {
-		fprintf(stderr, "devicelog keys create: --account must be 1..%d bytes of text\n",
-			DLOG_MAX_ACCOUNT_NAME_LEN);
-		return 2;
+	if (strlen(account) == 0 || strlen(account) > DLOG_MAX_ACCOUNT_NAME_LEN) {
+		dlog_log(DLOG_LOG_ERR, "devicelog keys create: --account must be 1..%d bytes of text",
+			 DLOG_MAX_ACCOUNT_NAME_LEN);
+		return EXIT_USAGE;
 	}
-	rc = dlog_store_account(s, o->account, true, &account);
+	rc = dlog_store_account(s, account, true, &id);
 	if (rc == 0)
-		rc = dlog_auth_key_create(s, account, scope, o->name ? o->name : "", key, &info);
+		rc = dlog_auth_key_create(s, id, scope, str(c, OPT_NAME), key, &info);
 	if (rc != 0) {
-		fprintf(stderr, "devicelog keys create: %s\n", dlog_store_errmsg(s));
-		return 1;
+		dlog_log(DLOG_LOG_ERR, "devicelog keys create: %s", dlog_store_errmsg(s));
+		return EXIT_FAIL;
 	}
 	printf("%s\n", key);
-	fprintf(stderr, "key id: %s\n", info.key_id);
-	return 0;
+	dlog_log(DLOG_LOG_INFO, "key id: %s", info.key_id);
+	return EXIT_OK;
 }
 
-static int cmd_keys(struct opts *o)
+static int keys_list(const struct conf *c, struct dlog_store *s)
 {
+	int64_t account = 0;
+
+	if (str(c, OPT_ACCOUNT) != NULL &&
+	    dlog_store_account(s, str(c, OPT_ACCOUNT), false, &account) != 0) {
+		dlog_log(DLOG_LOG_ERR, "devicelog keys list: no account '%s'", str(c, OPT_ACCOUNT));
+		return EXIT_FAIL;
+	}
+	if (dlog_store_key_list(s, account, print_key, NULL) != 0) {
+		dlog_log(DLOG_LOG_ERR, "devicelog keys list: %s", dlog_store_errmsg(s));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+static int keys_revoke(const struct conf *c, struct dlog_store *s)
+{
+	int rc = dlog_store_key_revoke(s, 0, c->args[1]);
+
+	if (rc == DLOG_ENOTFOUND)
+		dlog_log(DLOG_LOG_ERR, "devicelog keys revoke: no key '%s'", c->args[1]);
+	else if (rc != 0)
+		dlog_log(DLOG_LOG_ERR, "devicelog keys revoke: %s", dlog_store_errmsg(s));
+	else
+		dlog_log(DLOG_LOG_INFO, "revoked %s", c->args[1]);
+	return rc == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
+static int cmd_keys(struct conf *c, int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int nargs;
+		int (*fn)(const struct conf *c, struct dlog_store *s);
+	} subs[] = {{"create", 1, keys_create}, {"list", 1, keys_list}, {"revoke", 2, keys_revoke}};
+	const char *sub = c->nargs > 0 ? c->args[0] : "";
 	struct dlog_store *s = NULL;
-	const char *sub = o->nargs > 0 ? o->args[0] : "";
-	int rc = 2;
+	int rc;
 
-	if (strcmp(sub, "create") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "revoke") != 0) {
-		fprintf(stderr, "devicelog keys: expected create, list or revoke (see --help)\n");
-		return 2;
-	}
-	if (strcmp(sub, "revoke") == 0 && o->nargs != 2) {
-		fprintf(stderr, "devicelog keys revoke: expected one KEYID\n");
-		return 2;
-	}
-	if (open_store(o, &s) != 0)
-		return 1;
-	if (strcmp(sub, "create") == 0) {
-		rc = keys_create(o, s);
-	} else if (strcmp(sub, "list") == 0) {
-		int64_t account = 0;
-
-		rc = 0;
-		if (o->account != NULL && dlog_store_account(s, o->account, false, &account) != 0) {
-			fprintf(stderr, "devicelog keys list: no account '%s'\n", o->account);
-			rc = 1;
+	(void)argc;
+	(void)argv;
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if (strcmp(sub, subs[i].name) != 0)
+			continue;
+		if (c->nargs != subs[i].nargs) {
+			dlog_log(DLOG_LOG_ERR, "devicelog keys %s: %s", sub,
+				 subs[i].nargs == 2 ? "expected one KEYID" : "takes no arguments");
+			return EXIT_USAGE;
 		}
-		if (rc == 0 && dlog_store_key_list(s, account, print_key, NULL) != 0) {
-			fprintf(stderr, "devicelog keys list: %s\n", dlog_store_errmsg(s));
-			rc = 1;
-		}
-	} else {
-		rc = dlog_store_key_revoke(s, 0, o->args[1]);
-		if (rc == DLOG_ENOTFOUND)
-			fprintf(stderr, "devicelog keys revoke: no key '%s'\n", o->args[1]);
-		else if (rc != 0)
-			fprintf(stderr, "devicelog keys revoke: %s\n", dlog_store_errmsg(s));
-		else
-			fprintf(stderr, "revoked %s\n", o->args[1]);
-		rc = rc == 0 ? 0 : 1;
+		if (open_store(c, &s) != 0)
+			return EXIT_FAIL;
+		rc = subs[i].fn(c, s);
+		dlog_store_close(s);
+		return rc;
 	}
-	dlog_store_close(s);
-	return rc;
+	dlog_log(DLOG_LOG_ERR, "devicelog keys: expected create, list or revoke (see --help)");
+	return EXIT_USAGE;
 }
 
 /* ---- import ---- */
@@ -307,7 +1062,7 @@ static int read_all(const char *path, struct dlog_buf *b)
 	int rc = 0;
 
 	if (f == NULL) {
-		fprintf(stderr, "devicelog import: cannot open %s: %s\n", path, strerror(errno));
+		dlog_log(DLOG_LOG_ERR, "devicelog import: cannot open %s: %s", path, strerror(errno));
 		return DLOG_EIO;
 	}
 	while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
@@ -317,11 +1072,15 @@ static int read_all(const char *path, struct dlog_buf *b)
 	return rc;
 }
 
-/* Import line by line in batches; a bad line is reported and skipped, the rest go in. */
+struct import_counts {
+	size_t ok, rejected, dups;
+};
+
+/* Import line by line; a bad line is reported and skipped, the rest go in. */
 static int import_lines(struct dlog_store *s, int64_t account, const char *p, size_t len,
-			size_t *ok, size_t *rejected, size_t *dup_total)
+			struct import_counts *n, struct progress *pr)
 {
-	const char *end = p + len;
+	const char *start = p, *end = p + len;
 	size_t line = 0;
 
 	while (p < end) {
@@ -336,161 +1095,145 @@ static int import_lines(struct dlog_store *s, int64_t account, const char *p, si
 		rc = dlog_ingest(s, account, p, (size_t)(le - p), true, &count, &dups, NULL,
 				 &single, &e);
 		if (rc == 0) {
-			*ok += count;
-			*dup_total += dups;
+			n->ok += count;
+			n->dups += dups;
 		} else if (rc == DLOG_EINVAL && e.message[0] == 't' &&
 			   strstr(e.message, "no events")) {
 			/* a blank line */
 		} else if (rc == DLOG_EINVAL || rc == DLOG_ECONFLICT) {
-			if (*rejected < 10)
-				fprintf(stderr, "line %zu: %s%s%s\n", line, e.field,
-					e.field[0] ? ": " : "", e.message);
-			(*rejected)++;
+			if (n->rejected < 10) {
+				progress_end(pr);
+				dlog_log(DLOG_LOG_WARNING, "line %zu: %s%s%s", line, e.field,
+					 e.field[0] ? ": " : "", e.message);
+			}
+			n->rejected++;
 		} else {
-			fprintf(stderr, "devicelog import: line %zu: %s\n", line,
-				dlog_store_errmsg(s));
+			progress_end(pr);
+			dlog_log(DLOG_LOG_ERR, "devicelog import: line %zu: %s", line,
+				 dlog_store_errmsg(s));
 			return rc;
 		}
 		p = le;
+		/* bytes are the known total: the rate and ETA are in bytes' proportion */
+		progress_show(pr, (size_t)(p - start), len);
 	}
 	return 0;
 }
 
-static int cmd_import(struct opts *o)
+static int cmd_import(struct conf *c, int argc, char **argv)
 {
 	struct dlog_store *s = NULL;
+	struct import_counts n = {0};
+	struct progress pr;
 	struct dlog_buf b;
-	size_t ok = 0, rejected = 0, dups = 0;
 	int64_t account;
 	int rc;
 
-	if (o->account == NULL || o->nargs != 1) {
-		fprintf(stderr, "devicelog import: --account NAME and one FILE (or -) required\n");
-		return 2;
+	(void)argc;
+	(void)argv;
+	if (str(c, OPT_ACCOUNT) == NULL || c->nargs != 1) {
+		dlog_log(DLOG_LOG_ERR, "devicelog import: --account NAME and one FILE (or -) required");
+		return EXIT_USAGE;
 	}
+	progress_init(&pr, c, "import", "bytes");
 	dlog_buf_init(&b, (size_t)1 << 34);
-	rc = read_all(o->args[0], &b);
+	rc = read_all(c->args[0], &b);
 	if (rc == 0)
-		rc = open_store(o, &s);
+		rc = open_store(c, &s);
 	if (rc == 0)
-		rc = dlog_store_account(s, o->account, true, &account);
+		rc = dlog_store_account(s, str(c, OPT_ACCOUNT), true, &account);
 	if (rc == 0)
-		rc = import_lines(s, account, b.data ? b.data : "", b.len, &ok, &rejected, &dups);
+		rc = import_lines(s, account, b.data ? b.data : "", b.len, &n, &pr);
+	progress_end(&pr);
 	dlog_buf_done(&b);
 	dlog_store_close(s);
-	fprintf(stderr, "accepted %zu (%zu already present), rejected %zu\n", ok, dups, rejected);
+	if (!num(c, OPT_CLI_QUIET) || rc != 0 || n.rejected > 0)
+		dlog_log(n.rejected > 0 || rc != 0 ? DLOG_LOG_WARNING : DLOG_LOG_INFO,
+			 "accepted %zu (%zu already present), rejected %zu in %.1f s", n.ok, n.dups,
+			 n.rejected, progress_seconds(&pr));
 	if (rc != 0)
-		return 1;
-	return rejected > 0 ? 3 : 0;
+		return EXIT_FAIL;
+	return n.rejected > 0 ? EXIT_REJECTED : EXIT_OK;
 }
 
 /* ---- demo ---- */
 
-static int cmd_demo(struct opts *o)
+static int cmd_demo(struct conf *c, int argc, char **argv)
 {
 	struct dlog_demo_config cfg;
 	struct dlog_store *s = NULL;
-	int64_t devices, days, seed, account;
+	const char *account = str(c, OPT_ACCOUNT) ? str(c, OPT_ACCOUNT) : "default";
+	struct progress pr;
+	int64_t id;
 	size_t n = 0;
 	int rc;
 
-	if (number("devices", o->devices, 1, 10000000, 2000, &devices) != 0 ||
-	    number("days", o->days, 1, 3650, 60, &days) != 0 ||
-	    number("seed", o->seed, 0, INT64_MAX, 1, &seed) != 0)
-		return 2;
-	cfg.devices = (unsigned)devices;
-	cfg.days = (unsigned)days;
-	cfg.seed = (uint64_t)seed;
-	if (open_store(o, &s) != 0)
-		return 1;
-	rc = dlog_store_account(s, o->account ? o->account : "default", true, &account);
+	(void)argc;
+	(void)argv;
+	cfg.devices = (unsigned)num(c, OPT_DEVICES);
+	cfg.days = (unsigned)num(c, OPT_DAYS);
+	cfg.seed = (uint64_t)num(c, OPT_SEED);
+	if (open_store(c, &s) != 0)
+		return EXIT_FAIL;
+	progress_init(&pr, c, "demo", "events");
+	rc = dlog_store_account(s, account, true, &id);
 	if (rc == 0)
-		rc = dlog_demo_generate(s, account, &cfg, &n, NULL, NULL);
+		rc = dlog_demo_generate(s, id, &cfg, &n, demo_progress, &pr);
+	progress_end(&pr);
 	if (rc != 0)
-		fprintf(stderr, "devicelog demo: %s\n", dlog_store_errmsg(s));
-	else if (!o->quiet)
-		fprintf(stderr, "demo fleet: %lld devices, %lld days, %zu events\n",
-			(long long)devices, (long long)days, n);
+		dlog_log(DLOG_LOG_ERR, "devicelog demo: %s", dlog_store_errmsg(s));
+	else if (!num(c, OPT_CLI_QUIET))
+		dlog_log(DLOG_LOG_INFO, "demo fleet: %u devices, %u days, %zu events in %.1f s",
+			 cfg.devices, cfg.days, n, progress_seconds(&pr));
 	dlog_store_close(s);
-	return rc == 0 ? 0 : 1;
+	return rc == 0 ? EXIT_OK : EXIT_FAIL;
 }
-
-static const struct command commands[] = {
-	{"serve", "serve [--listen HOST:PORT] [--store URL] [options]",
-	 "Serve the API and the portal. On an empty store, creates account 'default' and prints "
-	 "its admin key once.\nSIGTERM/SIGINT: stop accepting, finish requests, close the store.",
-	 cmd_serve,
-	 {{"listen", O(listen), 0, "address to listen on (default 127.0.0.1:8080; port 0: any)"},
-	  store_opt,
-	  {"threads", O(threads), 0, "listening threads (default: one per CPU, at most 16)"},
-	  {"tls-cert", O(tls_cert), 0, "PEM certificate: serve HTTPS (with --tls-key)"},
-	  {"tls-key", O(tls_key), 0, "PEM private key"},
-	  {"quiet", O(quiet), 1, "no per-request log lines"},
-	  help_opt}},
-	{"keys", "keys create --account NAME --scope read|write|admin [--name LABEL] | keys list "
-		 "[--account NAME] | keys revoke KEYID  [--store URL]",
-	 "Manage access keys. create prints the new key alone on stdout (shown once; only its "
-	 "hash is kept)\nand its key id on stderr; list never shows secrets.",
-	 cmd_keys,
-	 {store_opt,
-	  {"account", O(account), 0, "account name (created when new)"},
-	  {"scope", O(scope), 0, "read (GET), write (+ingest) or admin (+key management)"},
-	  {"name", O(name), 0, "a label for the key"},
-	  help_opt}},
-	{"import", "import --account NAME [--store URL] FILE|-",
-	 "Import NDJSON events (one object per line) with the API's validation. Reports accepted "
-	 "and\nrejected counts and the first errors; exit 3 when any line was rejected.",
-	 cmd_import,
-	 {store_opt, {"account", O(account), 0, "account name (created when new)"}, help_opt}},
-	{"demo", "demo [--store URL] [--devices N] [--days D] [--seed S] [--account NAME]",
-	 "Add a realistic demo fleet: registrations, bootstraps, deregistrations and three "
-	 "update\ncampaigns using every failure code.",
-	 cmd_demo,
-	 {store_opt,
-	  {"devices", O(devices), 0, "number of devices (default 2000)"},
-	  {"days", O(days), 0, "days of history ending now (default 60)"},
-	  {"seed", O(seed), 0, "random seed (default 1)"},
-	  {"account", O(account), 0, "account (default 'default')"},
-	  {"quiet", O(quiet), 1, "no summary"},
-	  help_opt}},
-};
-#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static void main_usage(FILE *f)
 {
 	fprintf(f, "devicelog %s: a device event log service\n\nusage: devicelog COMMAND "
 		   "[options]\n\ncommands:\n", VERSION);
-	for (size_t i = 0; i < NCOMMANDS; i++)
+	for (size_t i = 0; i < ncommands; i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].usage);
-	fprintf(f, "\n'devicelog COMMAND --help' describes each command.\n");
+	fprintf(f, "\n'devicelog COMMAND --help' describes each command; man 8 devicelog the "
+		   "rest.\n");
 }
 
 int main(int argc, char **argv)
 {
-	struct opts o;
+	const struct command *cmd;
+	struct conf *c = NULL;
+	int rc;
 
+	dlog_log_init(-1);
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		main_usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
 	}
 	if (strcmp(argv[1], "--version") == 0) {
 		printf("devicelog %s\n", VERSION);
-		return 0;
+		return EXIT_OK;
 	}
-	for (size_t i = 0; i < NCOMMANDS; i++) {
-		if (strcmp(argv[1], commands[i].name) != 0)
-			continue;
-		memset(&o, 0, sizeof(o));
-		if (parse_args(&commands[i], argc - 2, argv + 2, &o) != 0)
-			return 2;
-		if (o.help) {
-			usage(&commands[i]);
-			return 0;
-		}
-		return commands[i].run(&o);
+	if (strcmp(argv[1], "--help-man") == 0) {
+		print_man_sections();
+		return EXIT_OK;
 	}
-	fprintf(stderr, "devicelog: unknown command '%s'\n", argv[1]);
-	main_usage(stderr);
-	return 2;
+	cmd = find_command(argv[1]);
+	if (cmd == NULL) {
+		dlog_log(DLOG_LOG_ERR, "devicelog: unknown command '%s'", argv[1]);
+		main_usage(stderr);
+		return EXIT_USAGE;
+	}
+	rc = conf_load(cmd, argc - 2, argv + 2, &c);
+	if (rc != 0)
+		return rc == DLOG_ENOMEM ? EXIT_FAIL : EXIT_USAGE;
+	if (num(c, OPT_HELP)) {
+		usage(cmd);
+		conf_free(c);
+		return EXIT_OK;
+	}
+	rc = cmd->run(c, argc - 2, argv + 2);
+	conf_free(c);
+	return rc;
 }

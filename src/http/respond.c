@@ -128,6 +128,8 @@ void http__add_headers(struct dlog_req *r, struct MHD_Response *resp)
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (r->allow != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+	if (r->csp != NULL)
+		MHD_add_response_header(resp, "Content-Security-Policy", r->csp);
 	if (r->retry_after > 0) {
 		snprintf(tmp, sizeof(tmp), "%u", r->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, tmp);
@@ -139,9 +141,12 @@ void http__log_request(struct dlog_req *r, bool aborted)
 	dlog_time took = dlog_time_now() - r->started;
 
 	/* The path only: query strings may carry device ids of other people's fleets, and never
-	 * a secret (keys travel in the Authorization header, which is never logged). */
-	fprintf(stderr, "info: request_id=%s method=%s path=%s status=%u bytes=%zu us=%" PRId64
-			" account=%" PRId64 "%s\n",
-		r->request_id, r->method ? r->method : "-", r->path ? r->path : "-", r->status,
-		r->resp_len, took, r->key.account_id, aborted ? " aborted=1" : "");
+	 * a secret (keys travel in the Authorization header, which is never logged). The client
+	 * is the socket's peer, or with --trust-proxy the proxy's X-Forwarded-For (server.c
+	 * checks it is an address: it is client text). bytes= counts what went on the wire. */
+	dlog_log(DLOG_LOG_INFO, "request_id=%s client=%s method=%s path=%s status=%u bytes=%zu%s"
+			" us=%" PRId64 " account=%" PRId64 "%s",
+		r->request_id, r->client[0] ? r->client : "-", r->method ? r->method : "-",
+		r->path ? r->path : "-", r->status, r->resp_len, r->gzipped ? " gzip=1" : "", took,
+		r->key.account_id, aborted ? " aborted=1" : "");
 }

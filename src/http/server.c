@@ -5,6 +5,9 @@
 #include "http/http_int.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <errno.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <microhttpd.h>
@@ -21,6 +24,9 @@
 #include "base/limits.h"
 
 #define MAX_DAEMONS 16
+/* TLS reloads whose old daemons may still be draining at once (a stream can keep one alive for
+ * hours; past this a reload is refused until older ones have drained). */
+#define MAX_RETIRED 8
 
 struct dlog_server {
 	struct dlog_server_config cfg;
@@ -31,6 +37,12 @@ struct dlog_server {
 	uint64_t rid_base;
 	atomic_uint_fast64_t rid_counter;
 	struct http_hub *hub; /* live streams */
+	/* daemons replaced by dlog_server_reload_tls(), still serving their connections */
+	struct retired {
+		struct MHD_Daemon *d[MAX_DAEMONS];
+		unsigned nd;
+		char *cert, *key;
+	} retired[MAX_RETIRED];
 };
 
 struct http_hub *http__hub(struct dlog_server *srv)
@@ -386,9 +398,34 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 		}
 		return MHD_YES;
 	}
+	if (r->deferred) {
+		/* resumed by dlog_http_wake: the work is done, answer now */
+		int rc;
+
+		r->deferred = false;
+		rc = r->finish(r, r->finish_arg);
+		if (rc != 0 && r->err == 0)
+			dlog_http_error(r, rc, "%s", dlog_strerror(rc));
+		return queue(r);
+	}
 	if (!r->failed)
 		http__dispatch(r);
+	if (r->deferred)
+		return MHD_YES; /* suspended until dlog_http_wake */
 	return queue(r);
+}
+
+void dlog_http_defer(struct dlog_req *r, int (*finish)(struct dlog_req *r, void *arg), void *arg)
+{
+	r->finish = finish;
+	r->finish_arg = arg;
+	r->deferred = true;
+	MHD_suspend_connection(r->conn);
+}
+
+void dlog_http_wake(struct dlog_req *r)
+{
+	MHD_resume_connection(r->conn);
 }
 
 static int parse_listen(const char *listen, struct sockaddr_in *sa, char *errbuf, size_t errlen)
@@ -415,6 +452,29 @@ static int parse_listen(const char *listen, struct sockaddr_in *sa, char *errbuf
 bad:
 	snprintf(errbuf, errlen, "--listen '%s': expected IPV4:PORT, e.g. 127.0.0.1:8080", listen);
 	return DLOG_EINVAL;
+}
+
+/* The daemons share the port through SO_REUSEPORT, which would as well let them join a port
+ * that another program, or a second devicelog, already listens on: the two would then split the
+ * connections without a word. A probe bound without SO_REUSEPORT finds such a listener first. */
+static int check_port_free(const struct sockaddr_in *sa, const char *listen, char *errbuf,
+			   size_t errlen)
+{
+	int one = 1, fd, rc = 0;
+
+	if (sa->sin_port == 0)
+		return 0;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0; /* starting the daemons will fail and say so */
+	/* connections of an earlier run in TIME_WAIT are no listener */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 && errno == EADDRINUSE) {
+		snprintf(errbuf, errlen, "cannot listen on %s: the address is in use", listen);
+		rc = DLOG_EIO;
+	}
+	close(fd);
+	return rc;
 }
 
 static char *read_file(const char *path, char *errbuf, size_t errlen)
@@ -579,6 +639,8 @@ int dlog_server_start(const struct dlog_server_config *cfg, struct dlog_server *
 	rc = parse_listen(cfg->listen, &sa, errbuf, errlen);
 	if (rc == 0)
 		rc = load_tls(srv, errbuf, errlen);
+	if (rc == 0)
+		rc = check_port_free(&sa, cfg->listen, errbuf, errlen);
 	if (rc != 0)
 		goto fail;
 	srv->hub = http__hub_new(cfg->store);
@@ -619,6 +681,8 @@ unsigned dlog_server_port(const struct dlog_server *srv)
 	return srv->port;
 }
 
+static void retired_stop(struct dlog_server *srv, bool all);
+
 void dlog_server_stop(struct dlog_server *srv)
 {
 	if (srv == NULL)
@@ -630,8 +694,135 @@ void dlog_server_stop(struct dlog_server *srv)
 	http__hub_stop(srv->hub);
 	for (unsigned i = 0; i < srv->nd; i++)
 		MHD_stop_daemon(srv->d[i]);
+	retired_stop(srv, true);
 	http__hub_free(srv->hub);
 	free(srv->cert);
 	free(srv->key);
 	free(srv);
+}
+
+/* ---- TLS reload (SIGHUP) ----
+ * New daemons with the new pair bind the same port beside the old ones (SO_REUSEPORT, as the
+ * daemons of one generation already do). Then the old ones are quiesced; the kernel still
+ * queues new connections on a quiesced listening socket, and closing it would reset them, so
+ * its queue is accepted here and handed to the new daemons before it is closed. The old
+ * daemons keep their open connections (keep-alive, streams) until those end: stopping them
+ * now would cut requests in flight, and a daemon with a suspended stream cannot be stopped. */
+
+/* Stop retired daemons that have no connection left (all: every one, at server stop, after
+ * the hub ended the streams). A quiesced daemon without connections gets no new ones. */
+static void retired_stop(struct dlog_server *srv, bool all)
+{
+	for (unsigned g = 0; g < MAX_RETIRED; g++) {
+		struct retired *r = &srv->retired[g];
+		bool busy = false;
+
+		for (unsigned i = 0; i < r->nd && !all && !busy; i++) {
+			const union MHD_DaemonInfo *info =
+				MHD_get_daemon_info(r->d[i], MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+			busy = info == NULL || info->num_connections > 0;
+		}
+		if (busy || r->nd == 0)
+			continue;
+		for (unsigned i = 0; i < r->nd; i++)
+			MHD_stop_daemon(r->d[i]);
+		free(r->cert);
+		free(r->key);
+		memset(r, 0, sizeof(*r));
+	}
+}
+
+/* Accept what waits in a quiesced daemon's queue and give it to the new daemons; close it. */
+static void hand_over_queue(struct dlog_server *srv, MHD_socket fd, unsigned *next)
+{
+	if (fd == MHD_INVALID_SOCKET)
+		return;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	for (;;) {
+		struct sockaddr_storage sa;
+		socklen_t salen = sizeof(sa);
+		int c = accept4(fd, (struct sockaddr *)&sa, &salen, SOCK_CLOEXEC);
+
+		if (c < 0 && errno == EINTR)
+			continue;
+		if (c < 0)
+			break;
+		/* on failure libmicrohttpd closes the socket: that client sees a reset, as it
+		 * would have without the hand-over */
+		MHD_add_connection(srv->d[*next % srv->nd], c, (struct sockaddr *)&sa, salen);
+		(*next)++;
+	}
+	close(fd);
+}
+
+int dlog_server_reload_tls(struct dlog_server *srv, const char *cert, const char *key,
+			   char *err, size_t len)
+{
+	struct MHD_Daemon *fresh[MAX_DAEMONS] = {NULL};
+	char *old_cert = srv->cert, *old_key = srv->key, why[400];
+	struct retired *slot = NULL;
+	struct sockaddr_in sa;
+	unsigned next = 0;
+	MHD_socket fds[MAX_DAEMONS];
+	int rc;
+
+	if (old_cert == NULL) {
+		snprintf(err, len, "the server was started without TLS");
+		return DLOG_EINVAL;
+	}
+	retired_stop(srv, false);
+	for (unsigned g = 0; g < MAX_RETIRED && slot == NULL; g++)
+		if (srv->retired[g].nd == 0)
+			slot = &srv->retired[g];
+	if (slot == NULL) {
+		snprintf(err, len, "%d earlier reloads still have connections open; try later",
+			 MAX_RETIRED);
+		return DLOG_EUNAVAIL;
+	}
+	rc = parse_listen(srv->cfg.listen, &sa, err, len);
+	if (rc != 0)
+		return rc;
+	sa.sin_port = htons((uint16_t)srv->port);
+	srv->cert = read_file(cert, why, sizeof(why));
+	srv->key = srv->cert ? read_file(key, why, sizeof(why)) : NULL;
+	if (srv->cert == NULL || srv->key == NULL) {
+		snprintf(err, len, "--tls-%s: %s", srv->cert ? "key" : "cert", why);
+		rc = DLOG_EIO;
+		goto fail;
+	}
+	rc = check_tls(srv->cert, srv->key, err, len);
+	for (unsigned i = 0; rc == 0 && i < srv->nd; i++) {
+		fresh[i] = start_one(srv, &sa);
+		if (fresh[i] == NULL) {
+			snprintf(err, len, "cannot start a daemon on port %u with the new pair",
+				 srv->port);
+			rc = DLOG_EIO;
+		}
+	}
+	if (rc != 0)
+		goto fail;
+	/* from here on nothing fails: the new generation takes over */
+	for (unsigned i = 0; i < srv->nd; i++) {
+		slot->d[i] = srv->d[i];
+		srv->d[i] = fresh[i];
+		fds[i] = MHD_quiesce_daemon(slot->d[i]);
+	}
+	slot->nd = srv->nd;
+	slot->cert = old_cert;
+	slot->key = old_key;
+	/* let a daemon thread that was already inside its accept loop finish it */
+	usleep(50 * 1000);
+	for (unsigned i = 0; i < slot->nd; i++)
+		hand_over_queue(srv, fds[i], &next);
+	return 0;
+fail:
+	for (unsigned i = 0; i < srv->nd; i++)
+		if (fresh[i] != NULL)
+			MHD_stop_daemon(fresh[i]);
+	free(srv->cert);
+	free(srv->key);
+	srv->cert = old_cert;
+	srv->key = old_key;
+	return rc;
 }

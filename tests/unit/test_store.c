@@ -268,6 +268,31 @@ static void load_model(struct fixture *f)
 
 /* ---- the reference evaluator ---- */
 
+/* Device groups as the tests made them: membership for the device_group_id filter. */
+struct mgroup {
+	char id[33];
+	int64_t account;
+	const char *devs[8];
+	size_t ndevs;
+};
+
+#define MAX_MGROUPS 8
+static struct mgroup mgroups[MAX_MGROUPS];
+static size_t nmgroups;
+
+static bool group_has(const char *gid, int64_t account, const char *dev)
+{
+	for (size_t g = 0; g < nmgroups; g++) {
+		if (strcmp(mgroups[g].id, gid) != 0 || mgroups[g].account != account)
+			continue;
+		for (size_t i = 0; i < mgroups[g].ndevs; i++) {
+			if (strcmp(mgroups[g].devs[i], dev) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
 static bool str_in(const char *v, const struct dlog_term *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
@@ -330,6 +355,10 @@ static bool term_match(const struct mev *m, const struct dlog_term *t)
 	case DLOG_F_CAMPAIGN_ID:
 		/* SPEC: an event without a campaign is "not in" any list */
 		in = str_in(m->camp, t);
+		break;
+	case DLOG_F_DEVICE_GROUP_ID:
+		for (size_t i = 0; i < t->n; i++)
+			in = in || group_has(t->v.strs[i], m->account, m->dev);
 		break;
 	default:
 		fail_msg("the evaluator lacks field %d", (int)t->field);
