@@ -55,8 +55,8 @@ static int produce(void *cls, struct dlog_buf *out)
 	rc = dlog_store_query(s->store, s->account_id, &s->q, write_message, s, &has_more, NULL);
 	if (rc == DLOG_ETOOBIG && out->len > 0)
 		return 0;
-	/* a store hiccup ends this stream; the client reconnects with Last-Event-ID */
-	return rc;
+	/* a store hiccup ends this stream (negative); the client reconnects with Last-Event-ID */
+	return rc > 0 ? -rc : rc;
 }
 
 static void done(void *cls)
@@ -67,7 +67,7 @@ static void done(void *cls)
 	free(s);
 }
 
-static const struct dlog_stream_ops sse_ops = {produce, done};
+static const struct dlog_stream_ops sse_ops = {produce, done, true};
 
 /* Where to start: Last-Event-ID, else after=, else after the newest event. */
 static int start_cursor(struct dlog_req *r, struct sse *s)

@@ -117,15 +117,18 @@ void dlog_http_defer(struct dlog_req *r, int (*finish)(struct dlog_req *r, void 
 /* Thread-safe. */
 void dlog_http_wake(struct dlog_req *r);
 
-/* ---- Server-Sent Events ----
- * A stream answer: produce() runs on the connection's thread each time new events may exist
- * (a commit was seen, polled every DLOG_STREAM_POLL_MS) and appends whatever is to be sent to
- * out (bounded); appending nothing makes the connection wait without using its thread. A
- * heartbeat comment goes out when nothing was sent for DLOG_STREAM_HEARTBEAT_S. done() frees
- * cls when the connection ends. A negative return from produce() ends the stream. */
+/* ---- streamed answers: Server-Sent Events and exports ----
+ * produce() runs on the connection's thread whenever the client can take more, and appends
+ * what is to be sent to out (bounded). Returning 0 with nothing appended makes the connection
+ * wait, without using a thread, until new events may exist (a commit was seen; polled every
+ * DLOG_STREAM_POLL_MS). Returning 1 ends the answer after what was appended (an export);
+ * a negative return aborts it. With heartbeat set (SSE), a comment goes out when nothing was
+ * sent for DLOG_STREAM_HEARTBEAT_S and the type is text/event-stream (a handler may set
+ * r->resp_type after dlog_http_stream for other types). done() frees cls at the end. */
 struct dlog_stream_ops {
 	int (*produce)(void *cls, struct dlog_buf *out);
 	void (*done)(void *cls);
+	bool heartbeat;
 };
 /* Answer r with a stream. Takes ownership of cls (done() is called on every path, also when
  * this fails). DLOG_ERATE when the key or the server has too many open streams. */

@@ -21,6 +21,7 @@ struct http_stream {
 	const struct dlog_stream_ops *ops;
 	void *cls;
 	char key_id[33];
+	bool finished;           /* produce() said the answer is complete */
 	struct dlog_buf pending; /* produced, not yet handed to MHD */
 	size_t sent;             /* bytes of pending already handed over */
 	dlog_time last_write;
@@ -146,10 +147,13 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 	struct http_stream *s = cls;
 	struct http_hub *h = s->hub;
 	bool stopping;
+	int rc;
 
 	(void)pos;
 	if (s->pending.len > s->sent)
 		return hand_over(s, buf, max);
+	if (s->finished)
+		return MHD_CONTENT_READER_END_OF_STREAM;
 	pthread_mutex_lock(&h->lock);
 	stopping = h->stopping;
 	/* read before produce(): a commit after this point moves the hub past it and wakes us */
@@ -157,9 +161,16 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 	pthread_mutex_unlock(&h->lock);
 	if (stopping)
 		return MHD_CONTENT_READER_END_OF_STREAM;
-	if (s->ops->produce(s->cls, &s->pending) < 0)
+	rc = s->ops->produce(s->cls, &s->pending);
+	if (rc < 0)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
-	if (s->pending.len == 0 &&
+	if (rc > 0) {
+		s->finished = true;
+		if (s->pending.len == 0)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		return hand_over(s, buf, max);
+	}
+	if (s->pending.len == 0 && s->ops->heartbeat &&
 	    dlog_time_now() - s->last_write >= DLOG_STREAM_HEARTBEAT_S * 1000000LL)
 		dlog_buf_adds(&s->pending, ": ping\n\n");
 	if (s->pending.len > 0)
@@ -207,8 +218,8 @@ int dlog_http_stream(struct dlog_req *r, const struct dlog_stream_ops *ops, void
 	s->last_write = dlog_time_now();
 	snprintf(s->key_id, sizeof(s->key_id), "%s", r->key.key_id);
 	dlog_buf_init(&s->pending, DLOG_STREAM_BUFFER);
-	/* the opening comment tells the client the stream is live */
-	dlog_buf_adds(&s->pending, ": devicelog stream\nretry: 2000\n\n");
+	if (ops->heartbeat) /* the opening comment tells an SSE client the stream is live */
+		dlog_buf_adds(&s->pending, ": devicelog stream\nretry: 2000\n\n");
 	pthread_mutex_lock(&h->lock);
 	for (struct http_stream *o = h->head; o != NULL; o = o->next)
 		per_key += strcmp(o->key_id, s->key_id) == 0;
@@ -228,7 +239,7 @@ int dlog_http_stream(struct dlog_req *r, const struct dlog_stream_ops *ops, void
 	h->count++;
 	pthread_mutex_unlock(&h->lock);
 	r->stream = s;
-	r->resp_type = "text/event-stream";
+	r->resp_type = ops->heartbeat ? "text/event-stream" : "application/octet-stream";
 	return 0;
 }
 
