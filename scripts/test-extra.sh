@@ -4,3 +4,10 @@ suite browser make -s browser
 suite tls tests/tls/test_tls.sh
 suite sdk make -s sdk
 suite store-postgresql scripts/test-pg.sh
+suite bench-smoke bench/run.sh sqlite --events 100000 --smoke
+suite config tests/ops/test_config.sh
+suite service tests/ops/test_service.sh
+suite progress tests/ops/test_progress.sh
+suite man tests/ops/test_man.sh
+suite install tests/ops/test_install.sh
+suite package tests/ops/test_deb.sh

@@ -2,10 +2,13 @@
 //
 // Views (each a shareable URL):
 //   #/events?<filters>[&device=ID[&tab=device]][&live=1]   Device events (+ device details pane)
+//   #/devices?<filters>[&device=ID[&tab=device]]          the device directory
+//   #/groups[?group=ID][&device=ID]                        device groups, one group's devices
+//   #/campaigns[?campaign=ID[&status=fail]]                update-campaign statistics
 //   #/summary?days=30                                      the month in one picture
 //   #/codes[?code=UPD4_FAIL_24]                            code reference
-// The access key lives in sessionStorage only. Nothing fetches more than a page of 50 events at
-// a time, apart from the one summary call, which the server aggregates.
+// The access key lives in sessionStorage only. Nothing fetches more than a page of 50 events or
+// devices at a time, apart from the one summary call, which the server aggregates.
 'use strict';
 
 const KEY_STORE = 'devicelog.key';
@@ -13,9 +16,16 @@ const PAGE = 50;
 const MTYPES = ['SUCCESS', 'FAIL', 'SKIPPED', 'INFO'];
 const DAY_MS = 86400000;
 const MONTH_DAYS = 30;
-const LIFECYCLE = { SYS_105: 'deregistered', SYS_106: 'registered', SYS_107: 'bootstrapped' };
 const FILTER_KEYS = ['event_type_description', 'event_type', 'event_type_category', 'device_id',
-	'campaign_id', 'date_time__gte', 'date_time__lte'];
+	'campaign_id', 'device_group_id', 'date_time__gte', 'date_time__lte'];
+// The device directory's filters, by their API names (also the URL's).
+const DEVICE_FILTER_KEYS = ['state', 'last_event_type_description', 'last_event_type', 'id',
+	'created_at__gte', 'created_at__lte', 'updated_at__gte', 'updated_at__lte'];
+const DEVICE_STATES = ['registered', 'bootstrapped', 'deregistered', 'unenrolled'];
+const VIEWS = ['events', 'devices', 'groups', 'campaigns', 'summary', 'codes'];
+// Views where a device row opens the device details pane.
+const PANE_VIEWS = ['events', 'devices', 'groups'];
+const CAMPAIGN_STATUSES = ['fail', 'success', 'skipped', 'info'];
 const LIVE_RETRY_MS = 2000;
 const LIVE_RETRY_MAX_MS = 30000;
 
@@ -132,24 +142,31 @@ function authHeader() {
 	return { Authorization: `Bearer ${sessionStorage.getItem(KEY_STORE) || ''}` };
 }
 
-async function api(path, pairs = [], { signal, key } = {}) {
+async function api(path, pairs = [], { signal, key, method = 'GET', body } = {}) {
 	const q = qs(pairs);
 	const headers = key ? { Authorization: `Bearer ${key}` } : authHeader();
 	headers.Accept = 'application/json';
-	const res = await fetch(q ? `${path}?${q}` : path, { headers, signal, cache: 'no-store' });
-	let body = null;
-	try {
-		body = await res.json();
-	} catch {
-		body = null;
+	const init = { method, headers, signal, cache: 'no-store' };
+	if (body !== undefined) {
+		headers['Content-Type'] = 'application/json';
+		init.body = JSON.stringify(body);
+	}
+	const res = await fetch(q ? `${path}?${q}` : path, init);
+	let out = null;
+	if (res.status !== 204) {
+		try {
+			out = await res.json();
+		} catch {
+			out = null;
+		}
 	}
 	if (!res.ok) {
-		const err = new ApiError(res.status, body);
+		const err = new ApiError(res.status, out);
 		if (res.status === 401 && !key) signOut(`Your access key was refused: ${err.message}. ` +
 			'Sign in again.');
 		throw err;
 	}
-	return body;
+	return out;
 }
 
 const isAbort = (e) => e && e.name === 'AbortError';
@@ -163,6 +180,15 @@ function errorText(e) {
 	return `Cannot reach the server (${e.message || e}).`;
 }
 
+// A refused write: the API's message, and what to do about a read-only key.
+function writeErrorText(e) {
+	if (e instanceof ApiError && e.status === 403)
+		return `Not saved: ${e.message}. Changes need an access key with write scope.`;
+	return `Not saved: ${errorText(e)}`;
+}
+
+const enc = encodeURIComponent;
+
 // ---------- state ----------
 
 const state = {
@@ -175,6 +201,10 @@ const state = {
 	pane: { device: null, gen: 0, ctrl: null, ids: new Set(), cursor: null, hasMore: false,
 		total: null, facts: null, busy: false },
 	summary: { key: null, ctrl: null },
+	devices: { key: null },
+	groups: { key: null, group: null, groupKey: null, ctrl: null, current: null },
+	groupOptions: { loaded: false, busy: null, list: [] },
+	campaigns: { key: null, ctrl: null, stats: null, recent: null },
 	opener: null,
 };
 
@@ -187,7 +217,7 @@ function parseHash() {
 	const path = i < 0 ? raw : raw.slice(0, i);
 	const params = new URLSearchParams(i < 0 ? '' : raw.slice(i + 1));
 	let view = path.replace(/^\/+|\/+$/g, '') || 'events';
-	if (!['events', 'summary', 'codes'].includes(view)) view = 'events';
+	if (!VIEWS.includes(view)) view = 'events';
 	return { view, params };
 }
 
@@ -237,10 +267,16 @@ function route() {
 	showView(view);
 	if (view !== 'events') {
 		stopLive();
-		closePane(false);
 		state.events.key = null; // coming back reloads the list
 	}
+	if (!PANE_VIEWS.includes(view)) closePane(false);
+	if (view !== 'devices') state.devices.key = null;
+	if (view !== 'groups') { state.groups.key = null; state.groups.groupKey = null; }
+	if (view !== 'campaigns') state.campaigns.key = null;
 	if (view === 'events') routeEvents(params);
+	else if (view === 'devices') routeDevices(params);
+	else if (view === 'groups') routeGroups(params);
+	else if (view === 'campaigns') routeCampaigns(params);
 	else if (view === 'summary') routeSummary(params);
 	else routeCodes(params);
 	if (changed) $('#main').focus({ preventScroll: true });
@@ -295,6 +331,15 @@ function stopAll() {
 	state.events.key = null;
 	state.summary.ctrl?.abort();
 	state.summary.key = null;
+	for (const l of Object.values(lists)) l.reset();
+	state.devices.key = null;
+	state.groups.ctrl?.abort();
+	state.groups.key = null;
+	state.groups.groupKey = null;
+	state.campaigns.ctrl?.abort();
+	state.campaigns.key = null;
+	state.campaigns.recent = null;
+	state.groupOptions = { loaded: false, busy: null, list: [] };
 	closePane(false);
 }
 
@@ -342,10 +387,20 @@ function codeCell(e) {
 			tabindex: '-1', text: e.event_type }));
 }
 
+function campaignHref(id, status) {
+	return hashFor('campaigns', new URLSearchParams(status ? { campaign: id, status } : { campaign: id }));
+}
+
+// A campaign id linking to its statistics.
+function campaignLink(c) {
+	return h('a', { href: campaignHref(c), title: `Statistics of campaign ${c}`, class: 'camp' },
+		h('code', { text: c }));
+}
+
 function campaignCell(e) {
 	const c = e.data && e.data.campaign_id;
 	if (!c) return h('td', { class: 'c-camp muted' }, h('span', { class: 'sr-only', text: 'none' }));
-	return h('td', { class: 'c-camp' }, h('code', { title: c, text: c }));
+	return h('td', { class: 'c-camp' }, campaignLink(c));
 }
 
 // ---------- Device events ----------
@@ -355,7 +410,7 @@ function eventFilters(params) {
 	const types = (params.get('event_type_description') || '').split(',')
 		.filter((t) => MTYPES.includes(t));
 	if (types.length) q.push(['event_type_description__in', types.join(',')]);
-	for (const k of ['event_type', 'event_type_category', 'device_id', 'campaign_id']) {
+	for (const k of ['event_type', 'event_type_category', 'device_id', 'campaign_id', 'device_group_id']) {
 		const v = (params.get(k) || '').trim();
 		if (v) q.push([k, v]);
 	}
@@ -381,10 +436,16 @@ function routeEvents(params) {
 		if ($('#live').checked) startLive();
 		else stopLive();
 	}
+	ensureGroupOptions();
+	routePane(params, 'Device events');
+}
+
+// The device pane of a view that lists devices: open when the URL names a device.
+function routePane(params, title) {
 	const device = params.get('device');
 	if (device) openPane(device, params.get('tab') === 'device' ? 'device' : 'log');
 	else closePane(true);
-	document.title = device ? `Device ${device} · devicelog` : 'Device events · devicelog';
+	document.title = device ? `Device ${device} · devicelog` : `${title} · devicelog`;
 }
 
 function eventRow(e) {
@@ -511,6 +572,9 @@ function fillCodeSelects() {
 			group.append(h('option', { value: c.code, text: `${c.code} · ${c.description}` }));
 		if (group.children.length) codeSel.append(group);
 	}
+	const devCode = $('#d-code');
+	devCode.replaceChildren(h('option', { value: '', text: 'Any code' }),
+		...[...codeSel.children].slice(1).map((g) => g.cloneNode(true)));
 	const cats = [...new Set(state.codes.map((c) => c.event_type_category))].sort();
 	for (const c of cats) catSel.append(h('option', { value: c, text: c }));
 }
@@ -529,6 +593,7 @@ function paramsToForm(params) {
 	ensureOption($('#f-category'), params.get('event_type_category') || '');
 	$('#f-device').value = params.get('device_id') || '';
 	$('#f-campaign').value = params.get('campaign_id') || '';
+	ensureGroupOption(params.get('device_group_id') || '');
 	$('#f-from').value = params.get('date_time__gte') ? isoToLocalInput(params.get('date_time__gte')) : '';
 	$('#f-to').value = params.get('date_time__lte') ? isoToLocalInput(params.get('date_time__lte')) : '';
 }
@@ -543,6 +608,7 @@ function formToParams() {
 	set('event_type_category', $('#f-category').value);
 	set('device_id', $('#f-device').value);
 	set('campaign_id', $('#f-campaign').value);
+	set('device_group_id', $('#f-group').value);
 	set('date_time__gte', localInputToIso($('#f-from').value));
 	set('date_time__lte', localInputToIso($('#f-to').value));
 	for (const k of ['device', 'tab', 'live']) if (cur.get(k)) p.set(k, cur.get(k));
@@ -708,7 +774,7 @@ function closePane(keepFocus) {
 	p.facts = null;
 	if (was && keepFocus) {
 		let target = state.opener && document.contains(state.opener) ? state.opener : null;
-		if (!target && device) target = $(`#events-table tr[data-device="${CSS.escape(device)}"]`);
+		if (!target && device) target = $(`#view-${state.view} tbody tr[data-device="${CSS.escape(device)}"]`);
 		target?.focus();
 	}
 	state.opener = null;
@@ -865,6 +931,7 @@ async function lastOutcome(device, signal) {
 	return null;
 }
 
+// The Device tab: the directory's record (GET /v3/devices/{id}/) and the last update outcome.
 async function loadFacts() {
 	const p = state.pane;
 	const device = p.device;
@@ -874,17 +941,13 @@ async function loadFacts() {
 	$('#device-error').textContent = '';
 	dl.setAttribute('aria-busy', 'true');
 	p.facts = 'loading';
-	const list = (pairs) => api('/v3/device-events/', [['device_id', device], ...pairs], { signal });
 	try {
-		const [first, latest, life, outcome] = await Promise.all([
-			list([['order', 'ASC'], ['limit', 2]]),
-			list([['order', 'DESC'], ['limit', 2], ['include', 'total_count']]),
-			list([['event_type__in', 'SYS_105,SYS_106,SYS_107'], ['order', 'DESC'], ['limit', 2]]),
+		const [dev, outcome] = await Promise.all([
+			api(`/v3/devices/${enc(device)}/`, [], { signal }),
 			lastOutcome(device, signal),
 		]);
 		if (gen !== p.gen || device !== p.device) return;
-		p.facts = { first: first.data[0], latest: latest.data[0], total: latest.total_count,
-			life: life.data[0], outcome };
+		p.facts = { dev, outcome };
 		renderFacts(p.facts);
 	} catch (e) {
 		if (isAbort(e) || gen !== p.gen) return;
@@ -902,33 +965,648 @@ function eventSummary(e) {
 	e.description, ' ', h('code', { text: `(${e.event_type})` }));
 }
 
+function timeEl(iso) {
+	return iso ? h('time', { datetime: iso, title: utcText(iso), text: localTime(iso) })
+		: h('span', { class: 'muted', text: '—' });
+}
+
+function stateEl(st) {
+	const name = DEVICE_STATES.includes(st) ? st : 'unenrolled';
+	return h('strong', { class: `state ${name}`, 'data-state': name, text: st || 'unknown' });
+}
+
+// Counts per message type, each written out: "SUCCESS 2 · FAIL 0 · …".
+function countsEl(counts) {
+	const c = counts || {};
+	const parts = [];
+	MTYPES.forEach((t, i) => {
+		if (i) parts.push(' ');
+		parts.push(h('span', { class: 'count-pair', 'data-type': t }, badge(t), ' ', fmtNum(c[t] || 0)));
+	});
+	return h('span', { class: 'counts' }, ...parts);
+}
+
 function renderFacts(f) {
 	const dl = $('#device-facts');
+	const d = f.dev;
 	const row = (term, ...dd) => [h('dt', { text: term }), h('dd', {}, ...dd)];
-	const stateName = f.life ? LIFECYCLE[f.life.event_type] : null;
-	const stateDd = stateName
-		? [h('strong', { class: `state ${stateName}`, 'data-state': stateName, text: stateName }),
-			' since ', h('time', { datetime: f.life.date_time, title: utcText(f.life.date_time),
-				text: localTime(f.life.date_time) }), ' ', h('code', { text: `(${f.life.event_type})` })]
-		: [h('span', { class: 'muted', 'data-state': 'unknown', text: 'unknown: no lifecycle event' })];
+	const stateDd = d.state === 'unenrolled'
+		? [stateEl(d.state), h('span', { class: 'muted', text: ': no lifecycle event yet' })]
+		: [stateEl(d.state)];
 	const out = f.outcome;
 	let outDd = [h('span', { class: 'muted', text: 'no update yet' })];
 	if (out) {
 		const code = state.codeMap.get(out.event_type);
-		outDd = [eventSummary(out), h('br'), 'Campaign ', h('code', { text: out.data.campaign_id })];
+		outDd = [eventSummary(out), h('br'), 'Campaign ', campaignLink(out.data.campaign_id)];
 		if (out.event_type_description === 'FAIL' && code?.corrective_action &&
 			code.corrective_action !== '—')
 			outDd.push(h('br'), h('strong', { text: 'Corrective action: ' }), code.corrective_action);
 	}
+	const lastCode = state.codeMap.get(d.last_event_type);
+	const total = MTYPES.reduce((n, t) => n + ((d.event_counts || {})[t] || 0), 0);
 	dl.replaceChildren(
-		...row('Device ID', h('code', { text: state.pane.device })),
+		...row('Device ID', h('code', { text: d.id })),
 		...row('State', ...stateDd),
-		...row('First seen', f.first ? h('time', { datetime: f.first.date_time,
-			title: utcText(f.first.date_time), text: localTime(f.first.date_time) }) : '—'),
-		...row('Last event', eventSummary(f.latest)),
+		...row('First seen', timeEl(d.created_at)),
+		...row('Last event', d.last_event_type
+			? h('span', {}, timeEl(d.updated_at), ' · ', badge(d.last_event_type_description), ' ',
+				lastCode?.description || '', ' ', h('code', { text: `(${d.last_event_type})` }))
+			: h('span', { class: 'muted', text: 'none' })),
+		...row('Last campaign', d.last_campaign_id ? campaignLink(d.last_campaign_id)
+			: h('span', { class: 'muted', text: 'none' })),
 		...row('Last update outcome', ...outDd),
-		...row('Events in its lifetime', fmtNum(f.total ?? 0)));
-	dl.dataset.state = stateName || 'unknown';
+		...row('Events by message type', countsEl(d.event_counts)),
+		...row('Events in its lifetime', fmtNum(total)));
+	dl.dataset.state = d.state || 'unknown';
+}
+
+// ---------- paged tables (devices, groups, a group's devices) ----------
+
+let loadSeq = 0;
+
+// A table filled 50 rows at a time by cursor (after = the id of the last row), ordered by id;
+// the total is asked for right after the first rows, like the events list.
+class Pager {
+	constructor(o) {
+		Object.assign(this, o);
+		this.gen = 0;
+		this.ctrl = null;
+		this.query = [];
+		this.reset();
+	}
+
+	reset() {
+		this.ctrl?.abort();
+		this.gen++;
+		this.cursor = null;
+		this.total = null;
+		this.hasMore = false;
+		this.shown = 0;
+		this.busy = false;
+	}
+
+	get tbody() { return $(`${this.table} tbody`); }
+
+	async load(query) {
+		this.reset();
+		this.ctrl = new AbortController();
+		const gen = this.gen;
+		const signal = this.ctrl.signal;
+		const path = this.path();
+		this.query = query;
+		this.tbody.replaceChildren();
+		$(this.error).textContent = '';
+		$(this.more).hidden = true;
+		$(this.count).textContent = 'Loading…';
+		$(this.table).setAttribute('aria-busy', 'true');
+		try {
+			const page = await api(path, [...query, ['limit', PAGE]], { signal });
+			if (gen !== this.gen) return;
+			this.append(page);
+			$(this.table).removeAttribute('aria-busy');
+			const c = await api(path, [...query, ['limit', 2], ['include', 'total_count']], { signal });
+			if (gen !== this.gen) return;
+			this.total = c.total_count ?? null;
+			this.updateCount();
+			$(this.table).dataset.loaded = String(++loadSeq);
+		} catch (e) {
+			if (isAbort(e) || gen !== this.gen) return;
+			this.updateCount();
+			$(this.error).textContent = errorText(e);
+		} finally {
+			if (gen === this.gen) $(this.table).removeAttribute('aria-busy');
+		}
+	}
+
+	append(page) {
+		const data = page.data || [];
+		this.tbody.append(...data.map((x) => this.row(x)));
+		this.shown += data.length;
+		if (data.length) this.cursor = data[data.length - 1].id;
+		this.hasMore = !!page.has_more;
+		this.updateCount();
+	}
+
+	updateCount() {
+		const el = $(this.count);
+		el.dataset.total = this.total ?? '';
+		el.dataset.shown = this.shown;
+		const n = this.noun;
+		if (this.total === null) el.textContent = this.shown ? `Showing ${fmtNum(this.shown)} ${n} (counting…)` : '';
+		else if (this.total === 0) el.textContent = this.empty;
+		else el.textContent = `Showing ${fmtNum(this.shown)} of ${fmtNum(this.total)} ${n}.`;
+		$(this.more).hidden = !this.hasMore;
+	}
+
+	async loadMore() {
+		if (!this.hasMore || this.busy || !this.cursor) return;
+		this.busy = true;
+		const gen = this.gen;
+		const button = $(this.more);
+		button.disabled = true;
+		try {
+			const page = await api(this.path(), [...this.query, ['limit', PAGE], ['after', this.cursor]],
+				{ signal: this.ctrl.signal });
+			if (gen !== this.gen) return;
+			this.append(page);
+			$(this.table).dataset.loaded = String(++loadSeq);
+			announce(`Loaded ${page.data.length} more ${this.noun}.`);
+		} catch (e) {
+			if (!isAbort(e)) $(this.error).textContent = errorText(e);
+		} finally {
+			this.busy = false;
+			button.disabled = false;
+		}
+	}
+}
+
+// ---------- devices ----------
+
+function deviceButton(id) {
+	return h('button', { type: 'button', class: 'link device', 'data-device': id,
+		title: 'Open the device details', text: id });
+}
+
+function lastEventCell(d) {
+	if (!d.last_event_type) return h('td', { class: 'muted', text: '—' });
+	const code = state.codeMap.get(d.last_event_type);
+	return h('td', { class: 'c-last' },
+		h('a', { href: `#/codes?code=${enc(d.last_event_type)}`, class: 'code', tabindex: '-1',
+			title: code ? code.description : 'Unknown code' }, h('code', { text: d.last_event_type })),
+		' ', badge(d.last_event_type_description));
+}
+
+function deviceRow(d) {
+	const c = d.event_counts || {};
+	return h('tr', { tabindex: '0', 'data-device': d.id, 'data-id': d.id, 'data-state': d.state,
+		'data-mtype': d.last_event_type_description || '' },
+	h('td', { class: 'c-dev' }, deviceButton(d.id)),
+	h('td', {}, stateEl(d.state)),
+	lastEventCell(d),
+	h('td', { class: 'c-camp' }, d.last_campaign_id ? campaignLink(d.last_campaign_id)
+		: h('span', { class: 'muted' }, h('span', { 'aria-hidden': 'true', text: '—' }),
+			h('span', { class: 'sr-only', text: 'none' }))),
+	h('td', { class: 'c-time' }, timeEl(d.updated_at)),
+	...MTYPES.map((t) => h('td', { class: `num n-${t}`, 'data-type': t, text: fmtNum(c[t] || 0) })));
+}
+
+function groupDeviceRow(d) {
+	return h('tr', { tabindex: '0', 'data-device': d.id, 'data-id': d.id, 'data-state': d.state },
+		h('td', { class: 'c-dev' }, deviceButton(d.id)),
+		h('td', {}, stateEl(d.state)),
+		lastEventCell(d),
+		h('td', { class: 'c-time' }, timeEl(d.updated_at)),
+		h('td', {}, h('button', { type: 'button', class: 'ghost small remove', 'data-device': d.id,
+			'aria-label': `Remove device ${d.id} from the group`, text: 'Remove' })));
+}
+
+function groupRow(g) {
+	return h('tr', { 'data-id': g.id, 'data-group': g.id, 'data-name': g.name },
+		h('th', { scope: 'row' }, h('a', { href: hashFor('groups', new URLSearchParams({ group: g.id })),
+			text: g.name })),
+		h('td', { text: g.description || '' }),
+		h('td', { class: 'num', text: fmtNum(g.devices_count ?? 0) }),
+		h('td', { class: 'c-time' }, timeEl(g.updated_at)));
+}
+
+const lists = {
+	devices: new Pager({ path: () => '/v3/devices/', table: '#devices-table', count: '#devices-count',
+		more: '#devices-more', error: '#devices-error', row: deviceRow, noun: 'devices',
+		empty: 'No devices match.' }),
+	groups: new Pager({ path: () => '/v3/device-groups/', table: '#groups-table', count: '#groups-count',
+		more: '#groups-more', error: '#groups-error', row: groupRow, noun: 'groups',
+		empty: 'No groups yet: create one above.' }),
+	groupDevices: new Pager({ path: () => `/v3/device-groups/${enc(state.groups.groupKey || '')}/devices/`,
+		table: '#group-devices-table', count: '#group-devices-count', more: '#group-devices-more',
+		error: '#group-error', row: groupDeviceRow, noun: 'devices',
+		empty: 'This group has no devices yet: add one by its ID above.' }),
+};
+
+const DEVICE_INPUTS = {
+	state: '#d-state', last_event_type_description: '#d-mtype', last_event_type: '#d-code', id: '#d-id',
+	created_at__gte: '#d-created-from', created_at__lte: '#d-created-to',
+	updated_at__gte: '#d-updated-from', updated_at__lte: '#d-updated-to',
+};
+const isTimeKey = (k) => /_at__(gte|lte)$/.test(k);
+
+function deviceFilters(params) {
+	const q = [];
+	for (const k of DEVICE_FILTER_KEYS) {
+		const v = (params.get(k) || '').trim();
+		if (!v) continue;
+		if (k === 'id' && v.includes(','))
+			q.push(['id__in', v.split(',').map((x) => x.trim()).filter(Boolean).join(',')]);
+		else q.push([k, v]);
+	}
+	return q;
+}
+
+function routeDevices(params) {
+	for (const [k, sel] of Object.entries(DEVICE_INPUTS)) {
+		const v = params.get(k) || '';
+		if (isTimeKey(k)) $(sel).value = v ? isoToLocalInput(v) : '';
+		else if ($(sel).tagName === 'SELECT') ensureOption($(sel), v);
+		else $(sel).value = v;
+	}
+	const key = DEVICE_FILTER_KEYS.map((k) => `${k}=${params.get(k) || ''}`).join('&');
+	if (key !== state.devices.key) {
+		state.devices.key = key;
+		lists.devices.load(deviceFilters(params));
+	}
+	routePane(params, 'Devices');
+}
+
+function deviceFormToParams() {
+	const cur = parseHash().params;
+	const p = new URLSearchParams();
+	for (const [k, sel] of Object.entries(DEVICE_INPUTS)) {
+		const v = isTimeKey(k) ? localInputToIso($(sel).value) : $(sel).value.trim();
+		if (v) p.set(k, v);
+	}
+	for (const k of ['device', 'tab']) if (cur.get(k)) p.set(k, cur.get(k));
+	return p;
+}
+
+// A click anywhere on a device row (but on its links and buttons) opens the device pane.
+function onDeviceTableClick(ev) {
+	const b = ev.target.closest('button.device');
+	if (b) { requestPane(b.dataset.device, b); return; }
+	if (ev.target.closest('a, button, input, summary')) return;
+	const tr = ev.target.closest('tbody tr[data-device]');
+	if (tr) requestPane(tr.dataset.device, tr);
+}
+
+// ---------- device groups ----------
+
+function setGroupsStatus(text) {
+	$('#groups-status').textContent = text || '';
+}
+
+function routeGroups(params) {
+	const gs = state.groups;
+	const id = params.get('group') || '';
+	$('#groups-list').hidden = !!id;
+	$('#group-detail').hidden = !id;
+	if (!id) {
+		gs.groupKey = null;
+		gs.current = null;
+		if (gs.key !== 'list') {
+			gs.key = 'list';
+			lists.groups.load([]);
+		}
+		routePane(params, 'Device groups');
+		return;
+	}
+	gs.key = null; // the list reloads when shown again (counts and names may have changed)
+	if (gs.groupKey !== id) {
+		gs.groupKey = id;
+		$('#group-delete-confirm').hidden = true;
+		$('#group-error').textContent = '';
+		loadGroup(id);
+		lists.groupDevices.load([]);
+	}
+	routePane(params, gs.current ? `Group ${gs.current.name}` : 'Device group');
+}
+
+async function loadGroup(id) {
+	const gs = state.groups;
+	gs.ctrl?.abort();
+	gs.ctrl = new AbortController();
+	$('#group-events-link').href = hashFor('events', new URLSearchParams({ device_group_id: id }));
+	try {
+		const g = await api(`/v3/device-groups/${enc(id)}/`, [], { signal: gs.ctrl.signal });
+		if (gs.groupKey !== id) return;
+		gs.current = g;
+		renderGroup(g);
+	} catch (e) {
+		if (isAbort(e)) return;
+		$('#group-name').textContent = 'Device group';
+		$('#group-info').textContent = '';
+		$('#group-error').textContent = errorText(e);
+	}
+}
+
+function renderGroup(g) {
+	$('#group-name').textContent = g.name;
+	$('#group-detail').dataset.group = g.id;
+	$('#group-detail').dataset.devices = g.devices_count ?? 0;
+	$('#group-info').replaceChildren(
+		g.description ? h('span', { text: g.description }) : null, g.description ? h('br') : null,
+		`${fmtNum(g.devices_count ?? 0)} ${g.devices_count === 1 ? 'device' : 'devices'} · created `,
+		timeEl(g.created_at), ' · ID ', h('code', { text: g.id }));
+	$('#ge-name').value = g.name;
+	$('#ge-desc').value = g.description || '';
+	$('#group-delete-q').textContent =
+		`Delete the group “${g.name}”? Its devices and their events stay.`;
+	if (state.view === 'groups' && !parseHash().params.get('device')) document.title = `Group ${g.name} · devicelog`;
+}
+
+// Runs a write with its button disabled; the API's message goes to errEl when refused.
+async function writeAction(button, errEl, fn) {
+	$(errEl).textContent = '';
+	setGroupsStatus('');
+	if (button) button.disabled = true;
+	try {
+		return await fn();
+	} catch (e) {
+		$(errEl).textContent = writeErrorText(e);
+		return undefined;
+	} finally {
+		if (button) button.disabled = false;
+	}
+}
+
+async function onGroupCreate(ev) {
+	ev.preventDefault();
+	const name = $('#gc-name').value.trim();
+	const description = $('#gc-desc').value.trim();
+	if (!name) {
+		$('#groups-error').textContent = 'Enter a name for the group.';
+		$('#gc-name').focus();
+		return;
+	}
+	const g = await writeAction($('#group-create button[type=submit]'), '#groups-error', () =>
+		api('/v3/device-groups/', [], { method: 'POST', body: { name, description } }));
+	if (!g) return;
+	$('#gc-name').value = '';
+	$('#gc-desc').value = '';
+	state.groupOptions.loaded = false;
+	navigate('groups', new URLSearchParams({ group: g.id }));
+	setGroupsStatus(`Group “${g.name}” created.`);
+	$('#ga-device').focus();
+}
+
+async function onGroupEdit(ev) {
+	ev.preventDefault();
+	const id = state.groups.groupKey;
+	const name = $('#ge-name').value.trim();
+	if (!name) {
+		$('#group-error').textContent = 'The name must not be empty.';
+		$('#ge-name').focus();
+		return;
+	}
+	const g = await writeAction($('#group-edit button[type=submit]'), '#group-error', () =>
+		api(`/v3/device-groups/${enc(id)}/`, [], { method: 'PUT',
+			body: { name, description: $('#ge-desc').value.trim() } }));
+	if (!g || state.groups.groupKey !== id) return;
+	state.groups.current = g;
+	state.groupOptions.loaded = false;
+	renderGroup(g);
+	setGroupsStatus(`Group “${g.name}” saved.`);
+}
+
+async function onGroupDelete() {
+	const id = state.groups.groupKey;
+	const name = state.groups.current?.name || id;
+	const ok = await writeAction($('#group-delete-yes'), '#group-error', async () => {
+		await api(`/v3/device-groups/${enc(id)}/`, [], { method: 'DELETE' });
+		return true;
+	});
+	$('#group-delete-confirm').hidden = true;
+	if (!ok) return;
+	state.groupOptions.loaded = false;
+	navigate('groups', new URLSearchParams());
+	setGroupsStatus(`Group “${name}” deleted.`);
+}
+
+async function membership(action, device, button) {
+	const id = state.groups.groupKey;
+	const ok = await writeAction(button, '#group-error', async () => {
+		await api(`/v3/device-groups/${enc(id)}/devices/${action}/`, [], { method: 'POST',
+			body: { device_id: device } });
+		return true;
+	});
+	if (!ok || state.groups.groupKey !== id) return false;
+	loadGroup(id);
+	await lists.groupDevices.load([]);
+	setGroupsStatus(action === 'add' ? `Device ${device} added to the group.`
+		: `Device ${device} removed from the group.`);
+	return true;
+}
+
+async function onGroupAdd(ev) {
+	ev.preventDefault();
+	const device = $('#ga-device').value.trim();
+	if (!device) {
+		$('#group-error').textContent = 'Enter the ID of a device.';
+		$('#ga-device').focus();
+		return;
+	}
+	if (await membership('add', device, $('#group-add button[type=submit]'))) $('#ga-device').value = '';
+}
+
+function onGroupDevicesClick(ev) {
+	const rm = ev.target.closest('button.remove');
+	if (rm) {
+		membership('remove', rm.dataset.device, rm).then((ok) => { if (ok) $('#ga-device').focus(); });
+		return;
+	}
+	onDeviceTableClick(ev);
+}
+
+// The events page's group filter: the account's groups by name (one call, loaded when needed).
+function ensureGroupOptions() {
+	const go = state.groupOptions;
+	if (go.loaded || go.busy) return go.busy;
+	go.busy = api('/v3/device-groups/', [['limit', 200]]).then((r) => {
+		go.list = r.data || [];
+		go.loaded = true;
+		const sel = $('#f-group');
+		const cur = parseHash().params.get('device_group_id') || sel.value;
+		sel.replaceChildren(h('option', { value: '', text: 'Any group' }),
+			...go.list.map((g) => h('option', { value: g.id, text: g.name })));
+		ensureGroupOption(cur);
+	}).catch((e) => {
+		if (!isAbort(e)) $('#events-error').textContent = errorText(e);
+	}).finally(() => { go.busy = null; });
+	return go.busy;
+}
+
+function ensureGroupOption(value) {
+	const sel = $('#f-group');
+	if (value && !$$('option', sel).some((o) => o.value === value))
+		sel.append(h('option', { value, text: `group ${value}` }));
+	sel.value = value;
+}
+
+// ---------- update campaigns ----------
+
+function routeCampaigns(params) {
+	const cs = state.campaigns;
+	const id = (params.get('campaign') || '').trim();
+	let status = (params.get('status') || 'fail').toLowerCase();
+	if (!CAMPAIGN_STATUSES.includes(status)) status = 'fail';
+	$('#c-id').value = id;
+	loadRecentCampaigns();
+	document.title = id ? `Campaign ${id} · devicelog` : 'Update campaigns · devicelog';
+	if (!id) {
+		cs.ctrl?.abort();
+		cs.key = null;
+		$('#campaign-detail').hidden = true;
+		$('#campaign-error').textContent = '';
+		return;
+	}
+	if (cs.key !== id) {
+		cs.key = id;
+		cs.status = status;
+		loadCampaign(id, status);
+	} else if (cs.status !== status) {
+		cs.status = status;
+		if (cs.stats) loadCampaignCodes(id, status);
+	}
+}
+
+async function loadCampaign(id, status) {
+	const cs = state.campaigns;
+	cs.ctrl?.abort();
+	cs.ctrl = new AbortController();
+	cs.stats = null;
+	$('#campaign-error').textContent = '';
+	$('#campaign-detail').setAttribute('aria-busy', 'true');
+	try {
+		const r = await api(`/v3/update-campaigns/${enc(id)}/statistics`, [], { signal: cs.ctrl.signal });
+		if (cs.key !== id) return;
+		cs.stats = r.data || [];
+		renderCampaign(id, cs.stats);
+		$('#campaign-detail').hidden = false;
+		await loadCampaignCodes(id, cs.status || status);
+	} catch (e) {
+		if (isAbort(e) || cs.key !== id) return;
+		$('#campaign-detail').hidden = true;
+		$('#campaign-error').textContent = e instanceof ApiError && e.status === 404
+			? `No statistics: ${e.message}. Check the campaign ID.` : errorText(e);
+	} finally {
+		$('#campaign-detail').removeAttribute('aria-busy');
+	}
+}
+
+// Statistics in the API's order of message types, shown in the portal's order.
+function statsByType(stats) {
+	const by = new Map(stats.map((x) => [x.summary_status, x]));
+	return MTYPES.map((t) => by.get(t) || { summary_status: t, id: t.toLowerCase(), count: 0,
+		events_count: 0, created_at: null });
+}
+
+function renderCampaign(id, stats) {
+	const rows = statsByType(stats);
+	$('#campaign-name').textContent = id;
+	$('#campaign-events-link').href = hashFor('events', new URLSearchParams({ campaign_id: id }));
+	const devices = rows.reduce((n, x) => n + (x.count || 0), 0);
+	const events = rows.reduce((n, x) => n + (x.events_count || 0), 0);
+	$('#campaign-totals').textContent = `${fmtNum(devices)} ${devices === 1 ? 'device' : 'devices'}, ` +
+		`${fmtNum(events)} ${events === 1 ? 'event' : 'events'} in this campaign ·`;
+	$('#cchart').replaceChildren(campaignChart(id, rows));
+	$('#campaign-table tbody').replaceChildren(...rows.map((x) => h('tr', {
+		'data-type': x.summary_status, 'data-devices': x.count, 'data-events': x.events_count },
+	h('th', { scope: 'row' }, badge(x.summary_status)),
+	h('td', { class: 'num c-devices', text: fmtNum(x.count) }),
+	h('td', { class: 'num c-events', text: fmtNum(x.events_count) }),
+	h('td', { class: 'c-time' }, timeEl(x.created_at)),
+	h('td', {}, h('a', { href: campaignHref(id, x.id), text: `${x.summary_status} codes`,
+		'aria-label': `Codes of the ${x.summary_status} events` })))));
+	$('#campaign-detail').dataset.campaign = id;
+}
+
+// A horizontal bar per message type: its length is the devices count; the tooltip and the
+// accessible name give devices and events. Each bar links to that type's codes.
+function campaignChart(id, rows) {
+	const W = 720, L = 92, R = 200, T = 8, BH = 26, GAP = 14;
+	const H = T * 2 + rows.length * (BH + GAP) - GAP;
+	const pw = W - L - R;
+	const max = Math.max(1, ...rows.map((x) => x.count));
+	const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'hbars', role: 'group',
+		'aria-labelledby': 'cchart-title', preserveAspectRatio: 'xMinYMid meet' });
+	rows.forEach((x, i) => {
+		const y = T + i * (BH + GAP);
+		const w = x.count ? Math.max(2, (x.count / max) * pw) : 0;
+		const label = `${x.summary_status}: ${fmtNum(x.count)} ${x.count === 1 ? 'device' : 'devices'}, ` +
+			`${fmtNum(x.events_count)} ${x.events_count === 1 ? 'event' : 'events'}`;
+		const a = s('a', { href: campaignHref(id, x.id), 'aria-label': label, class: 'bar',
+			'data-type': x.summary_status, 'data-devices': x.count, 'data-events': x.events_count });
+		a.append(s('title', { text: label }));
+		a.append(s('rect', { x: 0, y: y - GAP / 2, width: W, height: BH + GAP, class: 'hit' }));
+		a.append(s('text', { x: L - 10, y: y + BH / 2 + 5, 'text-anchor': 'end', class: 'ylabel',
+			text: x.summary_status }));
+		a.append(s('rect', { x: L, y, width: pw, height: BH, class: 'track' }));
+		if (w) a.append(s('rect', { x: L, y, width: w, height: BH, class: `seg ${x.summary_status}` }));
+		a.append(s('text', { x: L + w + 8, y: y + BH / 2 + 5, class: 'vlabel',
+			text: `${fmtNum(x.count)} devices · ${fmtNum(x.events_count)} events` }));
+		svg.append(a);
+	});
+	return svg;
+}
+
+async function loadCampaignCodes(id, status) {
+	const cs = state.campaigns;
+	const tbody = $('#campaign-codes tbody');
+	const type = status.toUpperCase();
+	$('#ccodes-title').textContent = `${type} codes of this campaign`;
+	$('#c-status').replaceChildren(...CAMPAIGN_STATUSES.map((st) => h('li', {},
+		h('a', { href: campaignHref(id, st), 'aria-current': st === status ? 'true' : null,
+			class: `seg-link ${st.toUpperCase()}` }, st.toUpperCase()))));
+	tbody.replaceChildren();
+	$('#campaign-codes').setAttribute('aria-busy', 'true');
+	const empty = (text) => [h('tr', {}, h('td', { colspan: '5', class: 'muted', text }))];
+	try {
+		let list = [];
+		try {
+			const r = await api(`/v3/update-campaigns/${enc(id)}/statistics/${status}/event_types`, [],
+				{ signal: cs.ctrl?.signal });
+			list = r.data || [];
+		} catch (e) {
+			if (!(e instanceof ApiError && e.status === 404)) throw e;
+		}
+		if (cs.key !== id || cs.status !== status) return;
+		const dash = (v) => (v && v !== '—' ? v : h('span', { class: 'muted', text: '—' }));
+		tbody.replaceChildren(...(list.length ? list.map((c) => h('tr', {
+			'data-code': c.event_type, 'data-devices': c.count, 'data-events': c.events_count },
+		h('th', { scope: 'row' }, h('a', { href: `#/codes?code=${enc(c.event_type)}`,
+			title: 'Code reference' }, h('code', { text: c.event_type })), h('br'),
+		h('a', { class: 'small', href: eventsLink([['campaign_id', id], ['event_type', c.event_type]]),
+			'aria-label': `Events of ${c.event_type} in this campaign`, text: 'events' })),
+		h('td', { text: c.description || '' }),
+		h('td', {}, dash(c.corrective_action)),
+		h('td', { class: 'num', text: fmtNum(c.count) }),
+		h('td', { class: 'num', text: fmtNum(c.events_count) })))
+			: empty(`No ${type} events in this campaign.`)));
+		$('#campaign-codes').dataset.loaded = `${id}/${status}`;
+	} catch (e) {
+		if (isAbort(e)) return;
+		tbody.replaceChildren(...empty(errorText(e)));
+	} finally {
+		$('#campaign-codes').removeAttribute('aria-busy');
+	}
+}
+
+// Recent campaigns, to pick from: the newest "device added to campaign" (SYS_108) event of the
+// last 90 days, then the newest of another campaign, and so on: a few 2-row queries, no scan
+// of the month in the browser.
+async function loadRecentCampaigns() {
+	const cs = state.campaigns;
+	if (cs.recent) return;
+	cs.recent = [];
+	const since = new Date(Date.now() - 90 * DAY_MS).toISOString();
+	const list = $('#c-recent ul');
+	list.replaceChildren();
+	$('#c-recent-list').replaceChildren();
+	try {
+		for (let i = 0; i < 5; i++) {
+			const page = await api('/v3/device-events/', [['event_type', 'SYS_108'],
+				['date_time__gte', since], ['campaign_id__nin', cs.recent.join(',')],
+				['order', 'DESC'], ['limit', 2]]);
+			const e = (page.data || []).find((x) => x.data?.campaign_id &&
+				!cs.recent.includes(x.data.campaign_id));
+			if (!e) break;
+			const c = e.data.campaign_id;
+			cs.recent.push(c);
+			list.append(h('li', {}, campaignLink(c), ' ', h('span', { class: 'muted small' },
+				'devices added until ', timeEl(e.date_time))));
+			$('#c-recent-list').append(h('option', { value: c }));
+			$('#c-recent').hidden = false;
+		}
+	} catch (e) {
+		if (!isAbort(e)) cs.recent = null; // try again next time
+	}
 }
 
 // ---------- summary ----------
@@ -1195,6 +1873,51 @@ function wire() {
 		t.addEventListener('click', () => chooseTab(t.id.replace('tab-', '')));
 		t.addEventListener('keydown', onTabKey);
 	}
+	// devices
+	$('#d-filters').addEventListener('submit', (ev) => {
+		ev.preventDefault();
+		state.devices.key = null; // Apply also refreshes an unchanged view
+		navigate('devices', deviceFormToParams());
+	});
+	$('#d-filters').addEventListener('change', (ev) => {
+		if (ev.target.matches('select')) $('#d-filters').requestSubmit();
+	});
+	$('#d-reset').addEventListener('click', () => {
+		state.devices.key = null;
+		navigate('devices', new URLSearchParams());
+	});
+	$('#devices-more').addEventListener('click', () => lists.devices.loadMore());
+	$('#devices-table').addEventListener('click', onDeviceTableClick);
+	$('#devices-table').addEventListener('keydown', onTableKey);
+	// groups
+	$('#group-create').addEventListener('submit', onGroupCreate);
+	$('#group-edit').addEventListener('submit', onGroupEdit);
+	$('#group-add').addEventListener('submit', onGroupAdd);
+	$('#group-delete').addEventListener('click', () => {
+		$('#group-delete-confirm').hidden = false;
+		$('#group-delete-no').focus();
+	});
+	$('#group-delete-no').addEventListener('click', () => {
+		$('#group-delete-confirm').hidden = true;
+		$('#group-delete').focus();
+	});
+	$('#group-delete-yes').addEventListener('click', onGroupDelete);
+	$('#groups-more').addEventListener('click', () => lists.groups.loadMore());
+	$('#group-devices-more').addEventListener('click', () => lists.groupDevices.loadMore());
+	$('#group-devices-table').addEventListener('click', onGroupDevicesClick);
+	$('#group-devices-table').addEventListener('keydown', onTableKey);
+	// campaigns
+	$('#campaign-form').addEventListener('submit', (ev) => {
+		ev.preventDefault();
+		const id = $('#c-id').value.trim();
+		if (!id) {
+			$('#campaign-error').textContent = 'Enter a campaign ID.';
+			$('#c-id').focus();
+			return;
+		}
+		state.campaigns.key = null; // Show also refreshes an unchanged view
+		navigate('campaigns', new URLSearchParams({ campaign: id }));
+	});
 	$('#s-days').addEventListener('change', () =>
 		navigate('summary', new URLSearchParams({ days: $('#s-days').value })));
 	$('#codes-search').addEventListener('input', filterCodes);

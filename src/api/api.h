@@ -47,6 +47,16 @@ void dlog_api_page_begin(struct dlog_jw *w, const struct dlog_query *q);
 int dlog_api_page_end(struct dlog_req *r, struct dlog_jw *w, const struct dlog_query *q,
 		      bool has_more, int64_t total, int rc);
 
+/* health.c: GET /health, no key, no detail: 200 {"status":"ok"}, 503 when the store is not
+ * answering */
+int dlog_api_health(struct dlog_req *r);
+/* keys.c: /v3/api-keys, an admin's management of its own account's access keys */
+int dlog_api_keys_list(struct dlog_req *r);
+int dlog_api_keys_create(struct dlog_req *r);
+int dlog_api_keys_me(struct dlog_req *r);
+int dlog_api_keys_get(struct dlog_req *r);
+int dlog_api_keys_revoke(struct dlog_req *r);
+
 /* openapi.c: the embedded docs/openapi.json (no key needed) */
 int dlog_api_openapi(struct dlog_req *r);
 /* ingest.c */
@@ -57,6 +67,24 @@ int dlog_api_codes_get(struct dlog_req *r);
 
 /* Write one event as the API's device-event object. */
 void dlog_api_event_json(struct dlog_jw *w, const struct dlog_event *e);
+
+/* ---- export.c: every matching event as NDJSON or CSV (GET /v3/device-events/export and
+ * `devicelog export`) ---- */
+enum dlog_export_format { DLOG_EXPORT_NDJSON = 0, DLOG_EXPORT_CSV = 1 };
+/* "ndjson" or "csv" (any case). 0 or DLOG_EINVAL. */
+int dlog_export_format_parse(const char *s, size_t len, enum dlog_export_format *out);
+/* Receives the export in pieces of at most DLOG_STREAM_BUFFER bytes; non-zero stops it. */
+typedef int (*dlog_export_write_fn)(void *arg, const char *data, size_t len);
+/* Write every event of account_id that q's filters select, in q's order starting after q's
+ * after (q's limit and include_total do not apply), one page of DLOG_EXPORT_PAGE events at a
+ * time: NDJSON lines (the API's event objects) or CSV (a header row, RFC 4180 quoting, CRLF).
+ * Takes q over (released here, also on error). *rows (may be NULL): events written.
+ * 0, DLOG_EIO when write failed, store errors. */
+int dlog_export(struct dlog_store *s, int64_t account_id, struct dlog_query *q,
+		enum dlog_export_format format, dlog_export_write_fn write, void *arg,
+		uint64_t *rows);
+/* GET /v3/device-events/export?format=ndjson|csv and the list's filters. */
+int dlog_api_events_export(struct dlog_req *r);
 
 /* ---- ingest as a library call, shared by the HTTP route and `devicelog import` ---- */
 

@@ -201,6 +201,37 @@ static int resolve_code(json_t *obj, struct pending *p, struct dlog_ingest_error
 	return 0;
 }
 
+/* Is obj an event as the API writes it (an export line) rather than a producer's event? */
+static bool exported(json_t *obj)
+{
+	json_t *o = json_object_get(obj, "object");
+
+	return json_is_string(o) && strcmp(json_string_value(o), "device-event") == 0;
+}
+
+/* What the producer sent, canonically: a retry of it hashes the same. For an exported event,
+ * without the members a store assigns (id, created_at, etag), so the same event exported from
+ * two stores hashes the same and imports once. */
+static int content_hash(json_t *obj, uint8_t hash[32])
+{
+	static const char *const assigned[] = {"id", "created_at", "etag"};
+	json_t *copy = exported(obj) ? json_copy(obj) : json_incref(obj);
+	char *canon;
+	int rc;
+
+	if (copy == NULL)
+		return DLOG_ENOMEM;
+	for (size_t i = 0; exported(obj) && i < sizeof(assigned) / sizeof(assigned[0]); i++)
+		json_object_del(copy, assigned[i]);
+	canon = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(copy);
+	if (canon == NULL)
+		return DLOG_ENOMEM;
+	rc = dlog_sha256(canon, strlen(canon), hash);
+	free(canon);
+	return rc;
+}
+
 static int validate(json_t *obj, dlog_time now, struct pending *p, struct dlog_ingest_error *err)
 {
 	const char *dt;
@@ -216,9 +247,11 @@ static int validate(json_t *obj, dlog_time now, struct pending *p, struct dlog_i
 	if (rc == 0)
 		rc = get_string(obj, "event_type", DLOG_MAX_EVENT_TYPE_LEN, true,
 				&p->ev.event_type, err);
+	/* An exported event (object "device-event") names its own event id in id, which a store
+	 * that imports it assigns anew; its idempotency key, if any, is idempotency_key. */
 	if (rc == 0)
-		rc = get_string(obj, "id", DLOG_MAX_IDEMPOTENCY_KEY_LEN, false,
-				&p->ev.idempotency_key, err);
+		rc = get_string(obj, exported(obj) ? "idempotency_key" : "id",
+				DLOG_MAX_IDEMPOTENCY_KEY_LEN, false, &p->ev.idempotency_key, err);
 	if (rc == 0)
 		rc = get_string(obj, "date_time", 64, false, &dt, err);
 	if (rc != 0)
@@ -231,15 +264,8 @@ static int validate(json_t *obj, dlog_time now, struct pending *p, struct dlog_i
 	rc = resolve_code(obj, p, err);
 	if (rc == 0)
 		rc = take_data(obj, p, err);
-	if (rc == 0 && p->ev.idempotency_key != NULL) {
-		/* what the producer sent, canonically: a retry of it hashes the same */
-		char *canon = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
-
-		if (canon == NULL)
-			return DLOG_ENOMEM;
-		rc = dlog_sha256(canon, strlen(canon), p->hash);
-		free(canon);
-	}
+	if (rc == 0 && p->ev.idempotency_key != NULL)
+		rc = content_hash(obj, p->hash);
 	return rc;
 }
 
@@ -486,6 +512,7 @@ static int ingest_finish(struct dlog_req *r, void *arg)
 	}
 	for (size_t i = 0; i < in->n; i++)
 		dups += in->res[i].duplicate ? 1 : 0;
+	r->ingested = in->n - dups;
 	dlog_jw_init(&w, &r->out);
 	r->status = dups == in->n ? 200 : 201;
 	if (in->single) {

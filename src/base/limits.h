@@ -23,6 +23,37 @@
 /* Largest response we build in memory: a page of 1,000 events of the largest allowed size. */
 #define DLOG_MAX_RESPONSE (32 * 1024 * 1024)
 
+/* Before authentication a request is cheaper to refuse and may come from anyone: its query
+ * string and headers get tighter caps (the portal's pages and /health need none of this).
+ * A bearer key is ~100 bytes, so 8 KiB of headers leaves room for any real browser or proxy. */
+#define DLOG_MAX_QUERY_LEN_UNAUTH (4 * 1024)
+#define DLOG_MAX_HEADER_BYTES_UNAUTH (8 * 1024)
+/* Whole-request deadline, seconds, for a request whose body is still arriving (a client
+ * trickling one byte per 29 s resets the idle timeout for ever; this cap does not move).
+ * 120 s uploads 16 MiB at ~140 KB/s. Streams and exports, which answer for hours, are not
+ * bound by it: it ends when the response starts. */
+#define DLOG_REQUEST_TIMEOUT_S 120
+/* Connections the metrics listener (--metrics-listen) accepts: a scraper or two. */
+#define DLOG_METRICS_CONNECTIONS 16
+
+/* ---- rate limits: token buckets, defaults of the serve options ----
+ * SPEC §1: hundreds of requests per second per key, and a client paging at full speed (one
+ * request at a time, ~24 µs of server work each: a few thousand per second on loopback, a few
+ * hundred over a real network) is not throttled. 1,000/s with a burst of 2,000 leaves a pager
+ * on a LAN untouched and stops a runaway loop from owning a daemon thread. */
+#define DLOG_RATE_KEY 1000
+#define DLOG_RATE_KEY_BURST 2000
+/* Requests without a valid key (the portal's files, /health, failed authentications) per
+ * client address: a browser loads the portal in ~10 requests; 50/s with a burst of 100 keeps
+ * key guessing and floods of 401s cheap for us and slow for them. */
+#define DLOG_RATE_IP 50
+#define DLOG_RATE_IP_BURST 100
+/* Buckets kept per table (keys, addresses). A full table evicts the bucket idle longest: its
+ * owner starts again with a full bucket, which errs on the generous side. ~64 B each. */
+#define DLOG_RATE_TABLE 16384
+/* Longest Retry-After we announce, seconds (a very low configured rate would say more). */
+#define DLOG_RATE_RETRY_MAX_S 60
+
 /* Live streams: how often new commits are looked for, the heartbeat that keeps proxies from
  * closing an idle stream, how many streams one key and the whole server may hold open, and how
  * many events one wake-up sends before letting other connections run. */
@@ -73,5 +104,16 @@
 #define DLOG_MAX_GROUP_REQUESTS 4096
 /* Busy timeout for SQLite locks, milliseconds: longer than the slowest batch commit. */
 #define DLOG_SQLITE_BUSY_MS 10000
+
+/* ---- export and retention ---- */
+/* Events read per store query while exporting: a page as the list's largest, so one step is one
+ * short query and its rows fit the stream buffer (DLOG_STREAM_BUFFER) in the usual case. */
+#define DLOG_EXPORT_PAGE 1000
+/* Retention deletes at most this many events per transaction, then pauses: a step holds the
+ * SQLite writer for tens of milliseconds, so ingest waits at most that long. */
+#define DLOG_RETENTION_BATCH 10000
+#define DLOG_RETENTION_PAUSE_MS 50
+/* How often retention looks for expired events once it has caught up. */
+#define DLOG_RETENTION_INTERVAL_S 3600
 
 #endif

@@ -38,7 +38,9 @@ enum cmd_bit {
 	C_IMPORT = 1 << 2,
 	C_DEMO = 1 << 3,
 	C_CONFIG = 1 << 4,
-	C_ALL = 0x1f,
+	C_EXPORT = 1 << 5,
+	C_COPY = 1 << 6,
+	C_ALL = 0x7f,
 };
 
 enum opt_type { T_STR, T_INT, T_BOOL };
@@ -60,56 +62,76 @@ enum opt_id {
 	OPT_DAYS,
 	OPT_SEED,
 	OPT_CLI_QUIET,
+	OPT_RETENTION_DAYS,
+	OPT_FORMAT,
+	OPT_FILTER,
+	OPT_FROM,
+	OPT_TO,
 	OPT_HELP,
 	NOPTS
 };
 
 struct opt {
-	const char *name;   /* --name; "name" in the file; DEVICELOG_NAME (upper, '-' -> '_') */
+	const char *name; /* --name; "name" in the file; DEVICELOG_NAME (upper, '-' -> '_') */
 	enum opt_type type;
-	const char *dflt;   /* the default as text; NULL: unset */
-	int64_t min, max;   /* T_INT bounds */
-	unsigned cmds;      /* commands taking it as a flag */
-	bool setting;       /* a setting: also from the config file and the environment */
-	const char *arg;    /* the value's placeholder in help */
+	const char *dflt; /* the default as text; NULL: unset */
+	int64_t min, max; /* T_INT bounds */
+	unsigned cmds;    /* commands taking it as a flag */
+	bool setting;     /* a setting: also from the config file and the environment */
+	const char *arg;  /* the value's placeholder in help */
 	const char *help;
 };
 
 static const struct opt options[NOPTS] = {
-	[OPT_CONFIG] = {"config", T_STR, NULL, 0, 0, C_ALL, false, "FILE",
-			"configuration file (default " DEFAULT_CONFIG " when present; also "
-			"$DEVICELOG_CONFIG)"},
-	[OPT_LISTEN] = {"listen", T_STR, "127.0.0.1:8080", 0, 0, C_SERVE | C_CONFIG, true,
-			"HOST:PORT", "IPv4 address and port to listen on (port 0: any free port)"},
-	[OPT_STORE] = {"store", T_STR, "sqlite:devicelog.db", 0, 0, C_ALL, true, "URL",
-		       "event store: sqlite:PATH or postgresql://USER@HOST/DB"},
-	[OPT_THREADS] = {"threads", T_INT, "0", 0, 16, C_SERVE | C_CONFIG, true, "N",
-			 "listening threads sharing the port (0: one per CPU, at most 16)"},
-	[OPT_TLS_CERT] = {"tls-cert", T_STR, NULL, 0, 0, C_SERVE | C_CONFIG, true, "FILE",
-			  "PEM certificate (chain): serve HTTPS; needs tls-key; re-read on "
-			  "SIGHUP"},
-	[OPT_TLS_KEY] = {"tls-key", T_STR, NULL, 0, 0, C_SERVE | C_CONFIG, true, "FILE",
-			 "PEM private key (unencrypted) of tls-cert; re-read on SIGHUP"},
-	[OPT_QUIET] = {"quiet", T_BOOL, "false", 0, 0, C_SERVE | C_CONFIG, true, NULL,
-		       "no per-request log lines"},
-	[OPT_TRUST_PROXY] = {"trust-proxy", T_BOOL, "false", 0, 0, C_SERVE | C_CONFIG, true, NULL,
-			     "behind a reverse proxy: log X-Forwarded-For as the client and lift "
-			     "the per-address connection cap"},
-	[OPT_ACCOUNT] = {"account", T_STR, NULL, 0, 0, C_KEYS | C_IMPORT | C_DEMO, false, "NAME",
-			 "account name (created when new; demo: default 'default')"},
-	[OPT_SCOPE] = {"scope", T_STR, NULL, 0, 0, C_KEYS, false, "SCOPE",
-		       "keys create: read (GET), write (+ingest) or admin (+key management)"},
-	[OPT_NAME] = {"name", T_STR, "", 0, 0, C_KEYS, false, "LABEL",
-		      "keys create: a label for the key"},
-	[OPT_DEVICES] = {"devices", T_INT, "2000", 1, 10000000, C_DEMO, false, "N",
-			 "demo: number of devices"},
-	[OPT_DAYS] = {"days", T_INT, "60", 1, 3650, C_DEMO, false, "D",
-		      "demo: days of history ending now"},
-	[OPT_SEED] = {"seed", T_INT, "1", 0, INT64_MAX, C_DEMO, false, "S",
-		      "demo: random seed (same seed, same fleet)"},
-	[OPT_CLI_QUIET] = {"quiet", T_BOOL, "false", 0, 0, C_IMPORT | C_DEMO, false, NULL,
-			   "no progress line and no summary"},
-	[OPT_HELP] = {"help", T_BOOL, "false", 0, 0, C_ALL, false, NULL, "show this help"},
+    [OPT_CONFIG] = {"config", T_STR, NULL, 0, 0, C_ALL, false, "FILE",
+                    "configuration file (default " DEFAULT_CONFIG " when present; also "
+                    "$DEVICELOG_CONFIG)"},
+    [OPT_LISTEN] = {"listen", T_STR, "127.0.0.1:8080", 0, 0, C_SERVE | C_CONFIG, true, "HOST:PORT",
+                    "IPv4 address and port to listen on (port 0: any free port)"},
+    [OPT_STORE] = {"store", T_STR, "sqlite:devicelog.db", 0, 0, C_ALL, true, "URL",
+                   "event store: sqlite:PATH or postgresql://USER@HOST/DB"},
+    [OPT_THREADS] = {"threads", T_INT, "0", 0, 16, C_SERVE | C_CONFIG, true, "N",
+                     "listening threads sharing the port (0: one per CPU, at most 16)"},
+    [OPT_TLS_CERT] = {"tls-cert", T_STR, NULL, 0, 0, C_SERVE | C_CONFIG, true, "FILE",
+                      "PEM certificate (chain): serve HTTPS; needs tls-key; re-read on "
+                      "SIGHUP"},
+    [OPT_TLS_KEY] = {"tls-key", T_STR, NULL, 0, 0, C_SERVE | C_CONFIG, true, "FILE",
+                     "PEM private key (unencrypted) of tls-cert; re-read on SIGHUP"},
+    [OPT_QUIET] = {"quiet", T_BOOL, "false", 0, 0, C_SERVE | C_CONFIG, true, NULL,
+                   "no per-request log lines"},
+    [OPT_TRUST_PROXY] = {"trust-proxy", T_BOOL, "false", 0, 0, C_SERVE | C_CONFIG, true, NULL,
+                         "behind a reverse proxy: log X-Forwarded-For as the client and lift "
+                         "the per-address connection cap"},
+    [OPT_ACCOUNT] = {"account", T_STR, NULL, 0, 0, C_KEYS | C_IMPORT | C_DEMO | C_EXPORT | C_COPY,
+                     false, "NAME", "account name (created when new; demo: default 'default')"},
+    [OPT_SCOPE] = {"scope", T_STR, NULL, 0, 0, C_KEYS, false, "SCOPE",
+                   "keys create: read (GET), write (+ingest) or admin (+key management)"},
+    [OPT_NAME] = {"name", T_STR, "", 0, 0, C_KEYS, false, "LABEL",
+                  "keys create: a label for the key"},
+    [OPT_DEVICES] = {"devices", T_INT, "2000", 1, 10000000, C_DEMO, false, "N",
+                     "demo: number of devices"},
+    [OPT_DAYS] = {"days", T_INT, "60", 1, 3650, C_DEMO, false, "D",
+                  "demo: days of history ending now"},
+    [OPT_SEED] = {"seed", T_INT, "1", 0, INT64_MAX, C_DEMO, false, "S",
+                  "demo: random seed (same seed, same fleet)"},
+    [OPT_CLI_QUIET] = {"quiet", T_BOOL, "false", 0, 0, C_IMPORT | C_DEMO | C_EXPORT | C_COPY, false,
+                       NULL, "no progress line and no summary"},
+    [OPT_RETENTION_DAYS] =
+        {"retention-days", T_INT, "0", 0, 36500, C_SERVE | C_CONFIG, true, "N",
+         "remove events created more than N days ago (0: keep every event), in small "
+         "steps now and then hourly; the device directory and campaign statistics keep "
+         "their lifetime counts"},
+    [OPT_FORMAT] = {"format", T_STR, "ndjson", 0, 0, C_EXPORT, false, "ndjson|csv",
+                    "export: NDJSON (the API's event objects, one per line) or CSV"},
+    [OPT_FILTER] =
+        {"filter", T_STR, NULL, 0, 0, C_EXPORT, false, "QUERY",
+         "export: the list's filters as a query string, e.g. "
+         "'event_type_description=FAIL&date_time__gte=2026-11-01T00:00:00Z' (order and after "
+         "too)"},
+    [OPT_FROM] = {"from", T_STR, NULL, 0, 0, C_COPY, false, "URL", "copy: the source store"},
+    [OPT_TO] = {"to", T_STR, NULL, 0, 0, C_COPY, false, "URL",
+                "copy: the target store (its accounts must have no events yet)"},
+    [OPT_HELP] = {"help", T_BOOL, "false", 0, 0, C_ALL, false, NULL, "show this help"},
 };
 
 /* Where a value came from, for messages and `config check`. */
@@ -120,9 +142,9 @@ struct conf {
 	const char *text[NOPTS]; /* the value as given; NULL when unset */
 	int64_t num[NOPTS];      /* T_INT and T_BOOL values */
 	enum origin from[NOPTS];
-	unsigned line[NOPTS];    /* FROM_FILE: its line */
-	const char *file;        /* the config file read, or NULL */
-	char *file_text;         /* owned: text[] of FROM_FILE values point into it */
+	unsigned line[NOPTS]; /* FROM_FILE: its line */
+	const char *file;     /* the config file read, or NULL */
+	char *file_text;      /* owned: text[] of FROM_FILE values point into it */
 	const char *args[MAX_ARGS];
 	int nargs;
 };
@@ -140,36 +162,51 @@ static int cmd_config(struct conf *c, int argc, char **argv);
 static int cmd_keys(struct conf *c, int argc, char **argv);
 static int cmd_import(struct conf *c, int argc, char **argv);
 static int cmd_demo(struct conf *c, int argc, char **argv);
+static int cmd_export(struct conf *c, int argc, char **argv);
+static int cmd_copy(struct conf *c, int argc, char **argv);
 
 static const struct command commands[] = {
-	{"serve", C_SERVE, "serve [--config FILE] [--listen HOST:PORT] [--store URL] [options]",
-	 "Serve the API and the portal. On an empty store, creates account 'default' and prints\n"
-	 "its admin key once on stdout. SIGHUP re-reads the configuration and the TLS certificate\n"
-	 "without dropping connections; SIGTERM or SIGINT stops accepting, finishes the requests\n"
-	 "in progress and closes the store.",
-	 cmd_serve},
-	{"config", C_CONFIG, "config check|example [--config FILE] [serve options]",
-	 "check: read the configuration as serve would (file, environment, flags), validate it\n"
-	 "without starting, and print each setting with where it came from; exit 2 when invalid.\n"
-	 "example: print a commented configuration file with every setting and its default\n"
-	 "(settings given as flags are written uncommented).",
-	 cmd_config},
-	{"keys", C_KEYS,
-	 "keys create --account NAME --scope read|write|admin [--name LABEL] | keys list "
-	 "[--account NAME] | keys revoke KEYID  [--store URL]",
-	 "Manage access keys. create prints the new key alone on stdout (shown once; only its\n"
-	 "hash is kept) and its key id on stderr; list never shows secrets.",
-	 cmd_keys},
-	{"import", C_IMPORT, "import --account NAME [--store URL] [--quiet] FILE|-",
-	 "Import NDJSON events (one object per line) with the API's validation. Shows progress on\n"
-	 "a terminal; reports accepted and rejected counts and the first errors; exit 3 when any\n"
-	 "line was rejected.",
-	 cmd_import},
-	{"demo", C_DEMO,
-	 "demo [--store URL] [--devices N] [--days D] [--seed S] [--account NAME] [--quiet]",
-	 "Add a realistic demo fleet: registrations, bootstraps, deregistrations and three update\n"
-	 "campaigns using every failure code. Shows progress on a terminal.",
-	 cmd_demo},
+    {"serve", C_SERVE, "serve [--config FILE] [--listen HOST:PORT] [--store URL] [options]",
+     "Serve the API and the portal. On an empty store, creates account 'default' and prints\n"
+     "its admin key once on stdout. SIGHUP re-reads the configuration and the TLS certificate\n"
+     "without dropping connections; SIGTERM or SIGINT stops accepting, finishes the requests\n"
+     "in progress and closes the store.",
+     cmd_serve},
+    {"config", C_CONFIG, "config check|example [--config FILE] [serve options]",
+     "check: read the configuration as serve would (file, environment, flags), validate it\n"
+     "without starting, and print each setting with where it came from; exit 2 when invalid.\n"
+     "example: print a commented configuration file with every setting and its default\n"
+     "(settings given as flags are written uncommented).",
+     cmd_config},
+    {"keys", C_KEYS,
+     "keys create --account NAME --scope read|write|admin [--name LABEL] | keys list "
+     "[--account NAME] | keys revoke KEYID  [--store URL]",
+     "Manage access keys. create prints the new key alone on stdout (shown once; only its\n"
+     "hash is kept) and its key id on stderr; list never shows secrets.",
+     cmd_keys},
+    {"import", C_IMPORT, "import --account NAME [--store URL] [--quiet] FILE|-",
+     "Import NDJSON events (one object per line) with the API's validation. Shows progress on\n"
+     "a terminal; reports accepted and rejected counts and the first errors; exit 3 when any\n"
+     "line was rejected.",
+     cmd_import},
+    {"demo", C_DEMO,
+     "demo [--store URL] [--devices N] [--days D] [--seed S] [--account NAME] [--quiet]",
+     "Add a realistic demo fleet: registrations, bootstraps, deregistrations and three update\n"
+     "campaigns using every failure code. Shows progress on a terminal.",
+     cmd_demo},
+    {"export", C_EXPORT,
+     "export --account NAME [--store URL] [--format ndjson|csv] [--filter QUERY] [FILE|-]",
+     "Write every event of the account that the filters select (all without --filter), in id\n"
+     "order, as NDJSON (the API's event objects; `devicelog import` reads it back) or CSV;\n"
+     "to stdout without FILE. Reads a page at a time: any size, constant memory.",
+     cmd_export},
+    {"copy", C_COPY, "copy --from URL --to URL [--account NAME] [--quiet]",
+     "Copy an account (every account without --account) to another store, e.g. SQLite to\n"
+     "PostgreSQL: its keys (they keep working), groups and members, and its events with their\n"
+     "idempotency keys. Events get new ids and created_at in the target (ids are commit-order\n"
+     "positions of the store holding them); the device directory and campaign statistics are\n"
+     "rebuilt there. A target account must have no events yet.",
+     cmd_copy},
 };
 static const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
 
@@ -180,7 +217,6 @@ static const struct command *find_command(const char *name)
 			return &commands[i];
 	return NULL;
 }
-
 
 /* ---- values ---- */
 
@@ -242,7 +278,7 @@ static void origin_name(const struct conf *c, enum opt_id id, char *out, size_t 
 
 /* Set option id from text, checking its type and bounds; the message names the origin. */
 static int set_value(struct conf *c, enum opt_id id, const char *text, enum origin from,
-		     unsigned line)
+                     unsigned line)
 {
 	const struct opt *o = &options[id];
 	char where[600];
@@ -252,23 +288,22 @@ static int set_value(struct conf *c, enum opt_id id, const char *text, enum orig
 	c->from[id] = from;
 	c->line[id] = line;
 	origin_name(c, id, where, sizeof(where));
-	if (o->type == T_INT &&
-	    dlog_parse_i64(text, strlen(text), o->min, o->max, &v) != 0) {
+	if (o->type == T_INT && dlog_parse_i64(text, strlen(text), o->min, o->max, &v) != 0) {
 		dlog_log(DLOG_LOG_ERR, "%s: %s must be a whole number from %lld to %lld, not '%s'",
-			 where, o->name, (long long)o->min, (long long)o->max, text);
+		         where, o->name, (long long)o->min, (long long)o->max, text);
 		return DLOG_EINVAL;
 	}
 	if (o->type == T_BOOL) {
 		if (!parse_bool(text, &b)) {
 			dlog_log(DLOG_LOG_ERR, "%s: %s must be true or false, not '%s'", where,
-				 o->name, text);
+			         o->name, text);
 			return DLOG_EINVAL;
 		}
 		v = b;
 	}
 	if (o->type == T_STR && !dlog_text_valid(text, strlen(text))) {
 		dlog_log(DLOG_LOG_ERR, "%s: %s holds a control character or invalid UTF-8", where,
-			 o->name);
+		         o->name);
 		return DLOG_EINVAL;
 	}
 	c->text[id] = text;
@@ -324,12 +359,12 @@ static int parse_line(struct conf *c, char *line, unsigned lineno, unsigned seen
 	val = trim(eq + 1, eq + 1 + strlen(eq + 1));
 	if (setting_named(key, &id) != 0) {
 		dlog_log(DLOG_LOG_ERR, "%s:%u: unknown setting '%s' (see devicelog config example)",
-			 c->file, lineno, key);
+		         c->file, lineno, key);
 		return DLOG_EINVAL;
 	}
 	if (seen[id] != 0) {
 		dlog_log(DLOG_LOG_ERR, "%s:%u: %s is already set on line %u", c->file, lineno,
-			 options[id].name, seen[id]);
+		         options[id].name, seen[id]);
 		return DLOG_EINVAL;
 	}
 	seen[id] = lineno;
@@ -362,7 +397,7 @@ static int read_config(struct conf *c, const char *path, bool must_exist)
 	fclose(f);
 	if (rc != 0) {
 		dlog_log(DLOG_LOG_ERR, "%s: cannot read%s", path,
-			 rc == DLOG_ETOOBIG ? ": larger than 64 KiB" : "");
+		         rc == DLOG_ETOOBIG ? ": larger than 64 KiB" : "");
 		dlog_buf_done(&b);
 		return rc;
 	}
@@ -434,7 +469,8 @@ static int parse_flags(const struct command *cmd, int argc, char **argv, struct 
 
 		if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
 			if (c->nargs == MAX_ARGS) {
-				dlog_log(DLOG_LOG_ERR, "devicelog %s: too many arguments", cmd->name);
+				dlog_log(DLOG_LOG_ERR, "devicelog %s: too many arguments",
+				         cmd->name);
 				return DLOG_EINVAL;
 			}
 			c->args[c->nargs++] = a;
@@ -442,7 +478,7 @@ static int parse_flags(const struct command *cmd, int argc, char **argv, struct 
 		}
 		if (flag_row(cmd, a + 2, &id, &neg) != 0 || (neg && options[id].type != T_BOOL)) {
 			dlog_log(DLOG_LOG_ERR, "devicelog %s: unknown option %s (see --help)",
-				 cmd->name, a);
+			         cmd->name, a);
 			return DLOG_EINVAL;
 		}
 		if (options[id].type == T_BOOL) {
@@ -523,7 +559,7 @@ static void usage(const struct command *cmd)
 		if ((o->cmds & cmd->bit) == 0)
 			continue;
 		snprintf(flag, sizeof(flag), "--%s%s%s", o->name, o->arg ? " " : "",
-			 o->arg ? o->arg : "");
+		         o->arg ? o->arg : "");
 		printf("  %-20s %s", flag, o->help);
 		if (o->dflt != NULL && o->dflt[0] != '\0' && o->type != T_BOOL)
 			printf(" (default %s)", o->dflt);
@@ -534,8 +570,9 @@ static void usage(const struct command *cmd)
 		}
 	}
 	if (cmd->bit & (C_SERVE | C_CONFIG))
-		printf("\nPrecedence: flags, then DEVICELOG_* variables, then the config file, then "
-		       "defaults.\n");
+		printf(
+		    "\nPrecedence: flags, then DEVICELOG_* variables, then the config file, then "
+		    "defaults.\n");
 }
 
 /* `devicelog config example`: the commented example file; settings given as flags are
@@ -548,7 +585,7 @@ static void print_example(const struct conf *c)
 	       "# (--name); flags win over the environment, the environment over this file.\n"
 	       "# Check a file with: devicelog config check --config FILE\n"
 	       "# Reload: systemctl reload devicelog (SIGHUP) re-reads this file and the TLS\n"
-	       "# certificate; listen, store, threads, quiet and trust-proxy need a restart.\n");
+	       "# certificate; the other settings need a restart.\n");
 	for (int i = 0; i < NOPTS; i++) {
 		const struct opt *o = &options[i];
 		char env[64];
@@ -655,15 +692,15 @@ static void print_man_sections(void)
 /* ---- progress on a terminal ---- */
 
 struct progress {
-	bool on;            /* stderr is a terminal and not --quiet */
-	const char *what;   /* "import", "demo" */
-	const char *unit;   /* "events", "lines" */
+	bool on;          /* stderr is a terminal and not --quiet */
+	const char *what; /* "import", "demo" */
+	const char *unit; /* "events", "lines" */
 	dlog_time start, last;
 	bool drawn;
 };
 
 static void progress_init(struct progress *p, const struct conf *c, const char *what,
-			  const char *unit)
+                          const char *unit)
 {
 	memset(p, 0, sizeof(*p));
 	p->on = !num(c, OPT_CLI_QUIET) && isatty(STDERR_FILENO);
@@ -689,8 +726,8 @@ static void progress_show(struct progress *p, size_t done, size_t total)
 	}
 	fprintf(stderr, "\r\033[K%s: %zu", p->what, done);
 	if (total > 0)
-		fprintf(stderr, "/%zu %s (%.0f%%)", total, p->unit, 100.0 * (double)done /
-			(double)total);
+		fprintf(stderr, "/%zu %s (%.0f%%)", total, p->unit,
+		        100.0 * (double)done / (double)total);
 	else
 		fprintf(stderr, " %s", p->unit);
 	fprintf(stderr, ", %.0f/s%s", rate, eta);
@@ -740,12 +777,12 @@ static int first_start(struct dlog_store *s)
 	rc = dlog_store_account(s, "default", true, &account);
 	if (rc == 0)
 		rc = dlog_auth_key_create(s, account, DLOG_SCOPE_ADMIN, "initial admin key", key,
-					  NULL);
+		                          NULL);
 	if (rc == 0) {
 		printf("admin key: %s\n", key);
 		fflush(stdout);
 		dlog_log(DLOG_LOG_INFO, "empty store: created account 'default'; its admin key is "
-					"printed once on stdout");
+		                        "printed once on stdout");
 	}
 	return rc;
 }
@@ -760,10 +797,10 @@ static bool same(const char *a, const char *b)
  * change: a renewed certificate is the usual reason to reload. Everything else a running
  * server cannot change is reported as waiting for a restart. */
 static void reload(const struct command *cmd, int argc, char **argv, struct dlog_server *srv,
-		   const struct conf *running)
+                   const struct conf *running)
 {
 	static const enum opt_id restart_only[] = {OPT_LISTEN, OPT_STORE, OPT_THREADS, OPT_QUIET,
-						    OPT_TRUST_PROXY};
+	                                           OPT_TRUST_PROXY, OPT_RETENTION_DAYS};
 	struct conf *c = NULL;
 	char err[512];
 
@@ -774,19 +811,21 @@ static void reload(const struct command *cmd, int argc, char **argv, struct dlog
 	}
 	for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++)
 		if (!same(str(c, restart_only[i]), str(running, restart_only[i])))
-			dlog_log(DLOG_LOG_WARNING, "reload: %s changed: it takes effect at the next "
-				 "restart", options[restart_only[i]].name);
+			dlog_log(DLOG_LOG_WARNING,
+			         "reload: %s changed: it takes effect at the next "
+			         "restart",
+			         options[restart_only[i]].name);
 	if ((str(c, OPT_TLS_CERT) == NULL) != (str(running, OPT_TLS_CERT) == NULL) ||
 	    (str(c, OPT_TLS_KEY) == NULL) != (str(running, OPT_TLS_KEY) == NULL)) {
 		dlog_log(DLOG_LOG_WARNING, "reload: turning TLS on or off takes a restart");
 	} else if (str(c, OPT_TLS_CERT) != NULL) {
 		if (dlog_server_reload_tls(srv, str(c, OPT_TLS_CERT), str(c, OPT_TLS_KEY), err,
-					   sizeof(err)) != 0)
+		                           sizeof(err)) != 0)
 			dlog_log(DLOG_LOG_ERR, "reload: %s; still serving the previous certificate",
-				 err);
+			         err);
 		else
 			dlog_log(DLOG_LOG_INFO, "reload: serving the certificate of %s",
-				 str(c, OPT_TLS_CERT));
+			         str(c, OPT_TLS_CERT));
 	}
 	dlog_log(DLOG_LOG_INFO, "reload: done");
 done:
@@ -799,6 +838,7 @@ static int cmd_serve(struct conf *c, int argc, char **argv)
 	struct dlog_server_config cfg = {0};
 	struct dlog_server *srv = NULL;
 	struct dlog_store *s = NULL;
+	struct dlog_retention *retention = NULL;
 	const char *listen = str(c, OPT_LISTEN);
 	char err[512];
 	sigset_t set;
@@ -839,11 +879,18 @@ static int cmd_serve(struct conf *c, int argc, char **argv)
 		dlog_store_close(s);
 		return EXIT_FAIL;
 	}
+	if (num(c, OPT_RETENTION_DAYS) > 0 &&
+	    dlog_retention_start(s, (int)num(c, OPT_RETENTION_DAYS), &retention) != 0) {
+		dlog_log(DLOG_LOG_ERR, "cannot start retention: out of memory");
+		dlog_server_stop(srv);
+		dlog_store_close(s);
+		return EXIT_FAIL;
+	}
 	dlog_log(DLOG_LOG_INFO, "devicelog %s listening on %s://%.*s:%u%s%s", VERSION,
-		 cfg.tls_cert ? "https" : "http", (int)(strrchr(listen, ':') - listen), listen,
-		 dlog_server_port(srv), c->file ? " config=" : "", c->file ? c->file : "");
+	         cfg.tls_cert ? "https" : "http", (int)(strrchr(listen, ':') - listen), listen,
+	         dlog_server_port(srv), c->file ? " config=" : "", c->file ? c->file : "");
 	sd_notifyf(0, "READY=1\nSTATUS=serving on port %u\nMAINPID=%lu", dlog_server_port(srv),
-		   (unsigned long)getpid());
+	           (unsigned long)getpid());
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
@@ -854,6 +901,7 @@ static int cmd_serve(struct conf *c, int argc, char **argv)
 	}
 	sd_notify(0, "STOPPING=1");
 	dlog_log(DLOG_LOG_INFO, "signal %d: stopping", sig);
+	dlog_retention_stop(retention);
 	dlog_server_stop(srv);
 	dlog_store_close(s);
 	dlog_log(DLOG_LOG_INFO, "stopped");
@@ -891,12 +939,13 @@ static int check_settings(const struct conf *c)
 
 	if (!listen_valid(str(c, OPT_LISTEN))) {
 		dlog_log(DLOG_LOG_ERR, "listen '%s': expected IPV4:PORT, e.g. 127.0.0.1:8080",
-			 str(c, OPT_LISTEN));
+		         str(c, OPT_LISTEN));
 		bad++;
 	}
 	if (strncmp(store, "sqlite:", 7) != 0 && strncmp(store, "postgresql://", 13) != 0 &&
 	    strncmp(store, "postgres://", 11) != 0) {
-		dlog_log(DLOG_LOG_ERR, "store '%s': expected sqlite:PATH or postgresql://...", store);
+		dlog_log(DLOG_LOG_ERR, "store '%s': expected sqlite:PATH or postgresql://...",
+		         store);
 		bad++;
 	}
 	if ((str(c, OPT_TLS_CERT) == NULL) != (str(c, OPT_TLS_KEY) == NULL)) {
@@ -972,12 +1021,13 @@ static int keys_create(const struct conf *c, struct dlog_store *s)
 
 	if (account == NULL || scope_text == NULL || dlog_scope_parse(scope_text, &scope) != 0) {
 		dlog_log(DLOG_LOG_ERR, "devicelog keys create: --account NAME and --scope "
-				       "read|write|admin are required");
+		                       "read|write|admin are required");
 		return EXIT_USAGE;
 	}
 	if (strlen(account) == 0 || strlen(account) > DLOG_MAX_ACCOUNT_NAME_LEN) {
-		dlog_log(DLOG_LOG_ERR, "devicelog keys create: --account must be 1..%d bytes of text",
-			 DLOG_MAX_ACCOUNT_NAME_LEN);
+		dlog_log(DLOG_LOG_ERR,
+		         "devicelog keys create: --account must be 1..%d bytes of text",
+		         DLOG_MAX_ACCOUNT_NAME_LEN);
 		return EXIT_USAGE;
 	}
 	rc = dlog_store_account(s, account, true, &id);
@@ -1039,7 +1089,7 @@ static int cmd_keys(struct conf *c, int argc, char **argv)
 			continue;
 		if (c->nargs != subs[i].nargs) {
 			dlog_log(DLOG_LOG_ERR, "devicelog keys %s: %s", sub,
-				 subs[i].nargs == 2 ? "expected one KEYID" : "takes no arguments");
+			         subs[i].nargs == 2 ? "expected one KEYID" : "takes no arguments");
 			return EXIT_USAGE;
 		}
 		if (open_store(c, &s) != 0)
@@ -1062,7 +1112,8 @@ static int read_all(const char *path, struct dlog_buf *b)
 	int rc = 0;
 
 	if (f == NULL) {
-		dlog_log(DLOG_LOG_ERR, "devicelog import: cannot open %s: %s", path, strerror(errno));
+		dlog_log(DLOG_LOG_ERR, "devicelog import: cannot open %s: %s", path,
+		         strerror(errno));
 		return DLOG_EIO;
 	}
 	while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
@@ -1078,7 +1129,7 @@ struct import_counts {
 
 /* Import line by line; a bad line is reported and skipped, the rest go in. */
 static int import_lines(struct dlog_store *s, int64_t account, const char *p, size_t len,
-			struct import_counts *n, struct progress *pr)
+                        struct import_counts *n, struct progress *pr)
 {
 	const char *start = p, *end = p + len;
 	size_t line = 0;
@@ -1093,24 +1144,24 @@ static int import_lines(struct dlog_store *s, int64_t account, const char *p, si
 
 		line++;
 		rc = dlog_ingest(s, account, p, (size_t)(le - p), true, &count, &dups, NULL,
-				 &single, &e);
+		                 &single, &e);
 		if (rc == 0) {
 			n->ok += count;
 			n->dups += dups;
 		} else if (rc == DLOG_EINVAL && e.message[0] == 't' &&
-			   strstr(e.message, "no events")) {
+		           strstr(e.message, "no events")) {
 			/* a blank line */
 		} else if (rc == DLOG_EINVAL || rc == DLOG_ECONFLICT) {
 			if (n->rejected < 10) {
 				progress_end(pr);
 				dlog_log(DLOG_LOG_WARNING, "line %zu: %s%s%s", line, e.field,
-					 e.field[0] ? ": " : "", e.message);
+				         e.field[0] ? ": " : "", e.message);
 			}
 			n->rejected++;
 		} else {
 			progress_end(pr);
 			dlog_log(DLOG_LOG_ERR, "devicelog import: line %zu: %s", line,
-				 dlog_store_errmsg(s));
+			         dlog_store_errmsg(s));
 			return rc;
 		}
 		p = le;
@@ -1132,7 +1183,8 @@ static int cmd_import(struct conf *c, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	if (str(c, OPT_ACCOUNT) == NULL || c->nargs != 1) {
-		dlog_log(DLOG_LOG_ERR, "devicelog import: --account NAME and one FILE (or -) required");
+		dlog_log(DLOG_LOG_ERR,
+		         "devicelog import: --account NAME and one FILE (or -) required");
 		return EXIT_USAGE;
 	}
 	progress_init(&pr, c, "import", "bytes");
@@ -1149,11 +1201,123 @@ static int cmd_import(struct conf *c, int argc, char **argv)
 	dlog_store_close(s);
 	if (!num(c, OPT_CLI_QUIET) || rc != 0 || n.rejected > 0)
 		dlog_log(n.rejected > 0 || rc != 0 ? DLOG_LOG_WARNING : DLOG_LOG_INFO,
-			 "accepted %zu (%zu already present), rejected %zu in %.1f s", n.ok, n.dups,
-			 n.rejected, progress_seconds(&pr));
+		         "accepted %zu (%zu already present), rejected %zu in %.1f s", n.ok, n.dups,
+		         n.rejected, progress_seconds(&pr));
 	if (rc != 0)
 		return EXIT_FAIL;
 	return n.rejected > 0 ? EXIT_REJECTED : EXIT_OK;
+}
+
+/* ---- export ---- */
+
+static int write_file(void *arg, const char *data, size_t len)
+{
+	return fwrite(data, 1, len, arg) == len ? 0 : DLOG_EIO;
+}
+
+static int cmd_export(struct conf *c, int argc, char **argv)
+{
+	const char *filter = str(c, OPT_FILTER) ? str(c, OPT_FILTER) : "";
+	const char *path = c->nargs == 1 ? c->args[0] : "-";
+	const char *fmt = str(c, OPT_FORMAT);
+	enum dlog_export_format format;
+	struct dlog_query_error qe;
+	struct dlog_store *s = NULL;
+	struct dlog_query q;
+	struct progress pr;
+	uint64_t rows = 0;
+	int64_t account = 0;
+	FILE *f;
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	if (str(c, OPT_ACCOUNT) == NULL || c->nargs > 1 ||
+	    dlog_export_format_parse(fmt, strlen(fmt), &format) != 0) {
+		dlog_log(DLOG_LOG_ERR, "devicelog export: --account NAME, --format ndjson|csv and at "
+				       "most one FILE (or -)");
+		return EXIT_USAGE;
+	}
+	if (dlog_query_parse(filter, strlen(filter), DLOG_DIALECT_EVENTS, &q, &qe) != 0) {
+		dlog_log(DLOG_LOG_ERR, "devicelog export: --filter: %s: %s", qe.name, qe.message);
+		return EXIT_USAGE;
+	}
+	if (open_store(c, &s) != 0) {
+		dlog_query_done(&q);
+		return EXIT_FAIL;
+	}
+	progress_init(&pr, c, "export", "events");
+	rc = dlog_store_account(s, str(c, OPT_ACCOUNT), false, &account);
+	if (rc != 0) {
+		dlog_log(DLOG_LOG_ERR, "devicelog export: no account '%s'", str(c, OPT_ACCOUNT));
+		dlog_query_done(&q);
+		goto out;
+	}
+	f = strcmp(path, "-") == 0 ? stdout : fopen(path, "wb");
+	if (f == NULL) {
+		dlog_log(DLOG_LOG_ERR, "devicelog export: cannot write %s: %s", path, strerror(errno));
+		dlog_query_done(&q);
+		rc = DLOG_EIO;
+		goto out;
+	}
+	rc = dlog_export(s, account, &q, format, write_file, f, &rows);
+	if ((f == stdout ? fflush(f) : fclose(f)) != 0 && rc == 0)
+		rc = DLOG_EIO;
+	if (rc != 0)
+		dlog_log(DLOG_LOG_ERR, "devicelog export: %s",
+			 rc == DLOG_EIO ? strerror(errno) : dlog_store_errmsg(s));
+	else if (!num(c, OPT_CLI_QUIET))
+		dlog_log(DLOG_LOG_INFO, "exported %llu events in %.1f s", (unsigned long long)rows,
+			 progress_seconds(&pr));
+out:
+	dlog_store_close(s);
+	return rc == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
+/* ---- copy ---- */
+
+static void copy_progress(void *arg, const struct dlog_copy_stats *st)
+{
+	progress_show(arg, (size_t)st->events, 0);
+}
+
+static int cmd_copy(struct conf *c, int argc, char **argv)
+{
+	struct dlog_store *from = NULL, *to = NULL;
+	struct dlog_copy_stats st;
+	struct progress pr;
+	char err[512];
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	if (str(c, OPT_FROM) == NULL || str(c, OPT_TO) == NULL || c->nargs != 0) {
+		dlog_log(DLOG_LOG_ERR, "devicelog copy: --from URL and --to URL are required");
+		return EXIT_USAGE;
+	}
+	rc = dlog_store_open(str(c, OPT_FROM), &from, err, sizeof(err));
+	if (rc == 0)
+		rc = dlog_store_open(str(c, OPT_TO), &to, err, sizeof(err));
+	if (rc != 0) {
+		dlog_log(DLOG_LOG_ERR, "devicelog copy: cannot open store: %s", err);
+		goto out;
+	}
+	progress_init(&pr, c, "copy", "events");
+	rc = dlog_store_copy(from, to, str(c, OPT_ACCOUNT), copy_progress, &pr, &st, err,
+			     sizeof(err));
+	progress_end(&pr);
+	if (rc != 0)
+		dlog_log(DLOG_LOG_ERR, "devicelog copy: %s", err);
+	if (rc != 0 || !num(c, OPT_CLI_QUIET))
+		dlog_log(rc != 0 ? DLOG_LOG_WARNING : DLOG_LOG_INFO,
+			 "copied %llu accounts, %llu keys, %llu groups, %llu members, %llu events "
+			 "in %.1f s", (unsigned long long)st.accounts, (unsigned long long)st.keys,
+			 (unsigned long long)st.groups, (unsigned long long)st.members,
+			 (unsigned long long)st.events, progress_seconds(&pr));
+out:
+	dlog_store_close(to);
+	dlog_store_close(from);
+	return rc == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
 /* ---- demo ---- */
@@ -1184,19 +1348,21 @@ static int cmd_demo(struct conf *c, int argc, char **argv)
 		dlog_log(DLOG_LOG_ERR, "devicelog demo: %s", dlog_store_errmsg(s));
 	else if (!num(c, OPT_CLI_QUIET))
 		dlog_log(DLOG_LOG_INFO, "demo fleet: %u devices, %u days, %zu events in %.1f s",
-			 cfg.devices, cfg.days, n, progress_seconds(&pr));
+		         cfg.devices, cfg.days, n, progress_seconds(&pr));
 	dlog_store_close(s);
 	return rc == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
 static void main_usage(FILE *f)
 {
-	fprintf(f, "devicelog %s: a device event log service\n\nusage: devicelog COMMAND "
-		   "[options]\n\ncommands:\n", VERSION);
+	fprintf(f,
+	        "devicelog %s: a device event log service\n\nusage: devicelog COMMAND "
+	        "[options]\n\ncommands:\n",
+	        VERSION);
 	for (size_t i = 0; i < ncommands; i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].usage);
 	fprintf(f, "\n'devicelog COMMAND --help' describes each command; man 8 devicelog the "
-		   "rest.\n");
+	           "rest.\n");
 }
 
 int main(int argc, char **argv)

@@ -28,6 +28,12 @@ struct dlog_server_config {
 	bool trust_proxy;         /* behind a reverse proxy: the client is X-Forwarded-For's first
 				   * entry, and the per-address connection cap is lifted (every
 				   * connection comes from the proxy) */
+	/* Rate limits, requests per second and burst: per access key, and per client address for
+	 * requests without a valid key. 0: the default of limits.h; negative: no limit. */
+	int rate_key, rate_key_burst;
+	int rate_ip, rate_ip_burst;
+	const char *metrics_listen; /* "HOST:PORT" of a second listener serving only /metrics
+				     * and /health, without a key; NULL: none */
 };
 
 #define DLOG_MAX_ERR_FIELDS 8
@@ -58,6 +64,7 @@ struct dlog_req {
 	bool gzipped;            /* the body went out gzip-encoded */
 	const char *allow;       /* Allow header for 405 */
 	const char *csp;         /* Content-Security-Policy header (the portal's pages), static */
+	const char *disposition; /* Content-Disposition header (exports), static */
 	char allow_buf[64];
 	unsigned retry_after;    /* seconds, for 429/503 */
 	/* error detail for dlog_http_error */
@@ -74,9 +81,13 @@ struct dlog_req {
 	bool deferred;
 	/* an endless text/event-stream answer instead of out (see dlog_http_stream) */
 	struct http_stream *stream;
+	size_t ingested;         /* events stored by this request (idempotent repeats excluded),
+				  * for the metrics */
 	/* internal state */
 	const struct dlog_route *route;
 	bool seen, failed, queued;
+	bool streaming;          /* a stream response went out: counted in the open streams */
+	bool rate_limited;       /* answered 429 by a bucket (already counted) */
 	size_t header_bytes;
 };
 
@@ -85,6 +96,8 @@ int dlog_server_start(const struct dlog_server_config *cfg, struct dlog_server *
 		      char *errbuf, size_t errlen);
 /* The port actually bound (useful with port 0). */
 unsigned dlog_server_port(const struct dlog_server *srv);
+/* The metrics listener's port, 0 without --metrics-listen. */
+unsigned dlog_server_metrics_port(const struct dlog_server *srv);
 /* Stop accepting, let in-flight requests finish, free. Accepts NULL. */
 void dlog_server_stop(struct dlog_server *srv);
 /* Serve a new TLS certificate and key (PEM files, read and checked now) without dropping a

@@ -45,4 +45,52 @@ void http__log_request(struct dlog_req *r, bool aborted);
 /* static.c: the portal's embedded files ("/" is /index.html); 404 for anything else. */
 int http__static(struct dlog_req *r);
 
+/* routes.c: the route table, for the metrics' labels */
+size_t http__route_count(void);
+const struct dlog_route *http__route_at(size_t i);
+size_t http__route_index(const struct dlog_route *rt);
+
+/* ratelimit.c: token buckets by name (a key id or a client address), bounded memory.
+ * rate 0 turns limiting off (every take succeeds). NULL on OOM; free accepts NULL. */
+struct http_ratelimit;
+struct http_ratelimit *http__ratelimit_new(unsigned rate, unsigned burst);
+void http__ratelimit_free(struct http_ratelimit *rl);
+/* 0 when name has a token (taken when take is set), else the seconds until it has one again
+ * (>= 1, for Retry-After). Thread-safe; rl may be NULL (no limit). */
+unsigned http__ratelimit_take(struct http_ratelimit *rl, const char *name, bool take);
+
+/* metrics.c: counters for GET /metrics. Thread-safe, lock-free updates. */
+enum http_metric {
+	HTTP_M_EVENTS_INGESTED,
+	HTTP_M_STORE_ERRORS,
+	HTTP_M_RATE_LIMITED_KEY,
+	HTTP_M_RATE_LIMITED_IP,
+	HTTP_M_RATE_LIMITED_STREAMS,
+	HTTP_M_COUNT
+};
+/* Values read at scrape time (server.c fills them). */
+struct http_gauges {
+	uint64_t connections;
+	bool store_up;
+};
+struct http_metrics;
+struct http_metrics *http__metrics_new(void);
+void http__metrics_free(struct http_metrics *m);
+/* One finished request: route NULL when none matched; streamed answers count without latency. */
+void http__metrics_request(struct http_metrics *m, const struct dlog_route *route,
+			   unsigned status, dlog_time took_us, bool streamed);
+void http__metrics_add(struct http_metrics *m, enum http_metric c, uint64_t n);
+void http__metrics_streams(struct http_metrics *m, int delta);
+/* Append the Prometheus text to b. 0 or the buffer's error. */
+int http__metrics_render(struct http_metrics *m, const struct http_gauges *g,
+			 struct dlog_buf *b);
+
+/* server.c: the server's parts for routes.c and the handlers below */
+struct http_metrics *http__metrics(struct dlog_server *srv);
+struct http_ratelimit *http__ratelimit(struct dlog_server *srv, bool per_key);
+void http__gauges(struct dlog_server *srv, struct http_gauges *g);
+/* GET /metrics: the Prometheus text (server.c; admin key on the main listener, none on the
+ * --metrics-listen one). */
+int http__metrics_page(struct dlog_req *r);
+
 #endif

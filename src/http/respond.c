@@ -130,6 +130,8 @@ void http__add_headers(struct dlog_req *r, struct MHD_Response *resp)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	if (r->csp != NULL)
 		MHD_add_response_header(resp, "Content-Security-Policy", r->csp);
+	if (r->disposition != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, r->disposition);
 	if (r->retry_after > 0) {
 		snprintf(tmp, sizeof(tmp), "%u", r->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, tmp);

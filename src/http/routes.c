@@ -17,6 +17,8 @@ static const struct dlog_route routes[] = {
 	 BODY_NONE},
 	{"GET", "/v3/device-events/summary", dlog_api_events_summary, true, DLOG_SCOPE_READ,
 	 BODY_NONE},
+	{"GET", "/v3/device-events/export", dlog_api_events_export, true, DLOG_SCOPE_READ,
+	 BODY_NONE},
 	{"GET", "/v3/device-events/*", dlog_api_events_get, true, DLOG_SCOPE_READ, BODY_NONE},
 	{"GET", "/v3/devicelog", dlog_api_devicelog_list, true, DLOG_SCOPE_READ, BODY_NONE},
 	{"GET", "/v3/devicelog/*", dlog_api_events_get, true, DLOG_SCOPE_READ, BODY_NONE},
@@ -47,10 +49,34 @@ static const struct dlog_route routes[] = {
 	{"GET", "/v3/update-campaigns/*/statistics/*/event_types/*", dlog_api_campaign_event_type,
 	 true, DLOG_SCOPE_READ, BODY_NONE},
 	{"GET", "/v3/openapi.json", dlog_api_openapi, false, DLOG_SCOPE_READ, BODY_NONE},
+	{"GET", "/v3/api-keys", dlog_api_keys_list, true, DLOG_SCOPE_ADMIN, BODY_NONE},
+	{"POST", "/v3/api-keys", dlog_api_keys_create, true, DLOG_SCOPE_ADMIN, BODY_JSON},
+	{"GET", "/v3/api-keys/me", dlog_api_keys_me, true, DLOG_SCOPE_READ, BODY_NONE},
+	{"GET", "/v3/api-keys/*", dlog_api_keys_get, true, DLOG_SCOPE_ADMIN, BODY_NONE},
+	{"DELETE", "/v3/api-keys/*", dlog_api_keys_revoke, true, DLOG_SCOPE_ADMIN, BODY_NONE},
+	{"GET", "/health", dlog_api_health, false, DLOG_SCOPE_READ, BODY_NONE},
+	/* server-wide numbers cross accounts: admin only here; --metrics-listen serves them
+	 * without a key on an address of the operator's choosing */
+	{"GET", "/metrics", http__metrics_page, true, DLOG_SCOPE_ADMIN, BODY_NONE},
 	{"GET", "/", http__static, false, DLOG_SCOPE_READ, BODY_NONE},
 	{"GET", "/*", http__static, false, DLOG_SCOPE_READ, BODY_NONE},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+size_t http__route_count(void)
+{
+	return NROUTES;
+}
+
+const struct dlog_route *http__route_at(size_t i)
+{
+	return i < NROUTES ? &routes[i] : NULL;
+}
+
+size_t http__route_index(const struct dlog_route *rt)
+{
+	return rt >= routes && rt < routes + NROUTES ? (size_t)(rt - routes) : NROUTES;
+}
 
 /* Does path match pattern? Segments compare literally, "*" takes one non-empty segment (up to
  * three are captured, start and length). One trailing '/' is optional. */
@@ -184,6 +210,53 @@ static int check_auth(struct dlog_req *r)
 	return 0;
 }
 
+/* Take a token for name from the per-key or per-address bucket; 429 when there is none. */
+static int limit(struct dlog_req *r, bool per_key, const char *name)
+{
+	unsigned wait = http__ratelimit_take(http__ratelimit(r->srv, per_key), name, true);
+
+	if (wait == 0)
+		return 0;
+	http__metrics_add(http__metrics(r->srv),
+			  per_key ? HTTP_M_RATE_LIMITED_KEY : HTTP_M_RATE_LIMITED_IP, 1);
+	r->retry_after = wait;
+	r->rate_limited = true;
+	r->nfields = 0;
+	r->failed = false;
+	return dlog_http_error(r, DLOG_ERATE, "too many requests %s; retry in %u s",
+			       per_key ? "with this access key" : "from this address without a key",
+			       wait);
+}
+
+/* A request that needs no key (the portal, /health, an unknown path): cheaper to serve, open
+ * to anyone, so the tighter caps and the per-address bucket apply. */
+static void begin_open(struct dlog_req *r, bool known)
+{
+	if (limit(r, false, r->client) != 0)
+		return;
+	if (r->query_len > DLOG_MAX_QUERY_LEN_UNAUTH) {
+		dlog_http_error(r, DLOG_EURITOOLONG, "query string longer than %d bytes",
+				DLOG_MAX_QUERY_LEN_UNAUTH);
+		return;
+	}
+	if (r->header_bytes > DLOG_MAX_HEADER_BYTES_UNAUTH) {
+		dlog_http_error(r, DLOG_EHDRTOOBIG, "request headers exceed %d bytes",
+				DLOG_MAX_HEADER_BYTES_UNAUTH);
+		return;
+	}
+	if (r->route != NULL) {
+		check_body(r);
+		return;
+	}
+	if (!known) {
+		dlog_http_error(r, DLOG_ENOTFOUND, "no such resource: %s", r->path);
+		return;
+	}
+	r->allow = r->allow_buf;
+	dlog_http_error(r, DLOG_EMETHOD, "method %s is not supported here; allowed: %s", r->method,
+			r->allow_buf);
+}
+
 void http__begin(struct dlog_req *r)
 {
 	bool known;
@@ -200,17 +273,19 @@ void http__begin(struct dlog_req *r)
 		return;
 	}
 	r->route = find_route(r, r->allow_buf, sizeof(r->allow_buf), &known);
-	if (r->route == NULL) {
-		if (!known) {
-			dlog_http_error(r, DLOG_ENOTFOUND, "no such resource: %s", r->path);
-			return;
-		}
-		r->allow = r->allow_buf;
-		dlog_http_error(r, DLOG_EMETHOD, "method %s is not supported here; allowed: %s",
-				r->method, r->allow_buf);
+	if (r->route == NULL || !r->route->auth) {
+		begin_open(r, known);
 		return;
 	}
-	if (r->route->auth && check_auth(r) != 0)
+	/* A failed authentication is charged to the address, and past its budget answered 429:
+	 * guessing keys costs the guesser time. A valid key is charged to the key alone, so one
+	 * address serving many keys (NAT, a proxy) is not throttled as one client. */
+	if (check_auth(r) != 0) {
+		if (r->err == DLOG_EAUTH)
+			limit(r, false, r->client);
+		return;
+	}
+	if (limit(r, true, r->key.key_id) != 0)
 		return;
 	check_body(r);
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "api/api.h"
 #include "auth/auth.h"
 #include "base/limits.h"
 
@@ -37,6 +38,10 @@ struct dlog_server {
 	uint64_t rid_base;
 	atomic_uint_fast64_t rid_counter;
 	struct http_hub *hub; /* live streams */
+	struct http_metrics *metrics;
+	struct http_ratelimit *rl_key, *rl_ip;
+	struct MHD_Daemon *md; /* --metrics-listen: /metrics and /health only, no key */
+	unsigned mport;
 	/* daemons replaced by dlog_server_reload_tls(), still serving their connections */
 	struct retired {
 		struct MHD_Daemon *d[MAX_DAEMONS];
@@ -53,6 +58,44 @@ struct http_hub *http__hub(struct dlog_server *srv)
 struct dlog_store *http__store(struct dlog_server *srv)
 {
 	return srv->cfg.store;
+}
+
+struct http_metrics *http__metrics(struct dlog_server *srv)
+{
+	return srv->metrics;
+}
+
+struct http_ratelimit *http__ratelimit(struct dlog_server *srv, bool per_key)
+{
+	return per_key ? srv->rl_key : srv->rl_ip;
+}
+
+void http__gauges(struct dlog_server *srv, struct http_gauges *g)
+{
+	uint64_t seq;
+
+	g->connections = 0;
+	for (unsigned i = 0; i < srv->nd; i++) {
+		const union MHD_DaemonInfo *info =
+			MHD_get_daemon_info(srv->d[i], MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+		g->connections += info ? info->num_connections : 0;
+	}
+	g->store_up = dlog_store_last_seq(srv->cfg.store, &seq) == 0;
+}
+
+int http__metrics_page(struct dlog_req *r)
+{
+	struct http_gauges g;
+	int rc;
+
+	http__gauges(r->srv, &g);
+	dlog_buf_reset(&r->out);
+	rc = http__metrics_render(r->srv->metrics, &g, &r->out);
+	if (rc != 0)
+		return dlog_http_error(r, rc, "cannot render the metrics");
+	r->resp_type = "text/plain; version=0.0.4; charset=utf-8";
+	return 0;
 }
 
 static void request_id(struct dlog_server *srv, char out[DLOG_ID_STRLEN])
@@ -145,6 +188,23 @@ static void request_free(struct dlog_req *r)
 	free(r);
 }
 
+/* The request's numbers for GET /metrics. */
+static void record(struct dlog_server *srv, struct dlog_req *r)
+{
+	struct http_metrics *m = srv->metrics;
+
+	http__metrics_request(m, r->route, r->status, dlog_time_now() - r->started, r->streaming);
+	if (r->streaming)
+		http__metrics_streams(m, -1);
+	if (r->ingested > 0)
+		http__metrics_add(m, HTTP_M_EVENTS_INGESTED, r->ingested);
+	if (r->err == DLOG_ESTORE || r->err == DLOG_EUNAVAIL || r->err == DLOG_ESCHEMA)
+		http__metrics_add(m, HTTP_M_STORE_ERRORS, 1);
+	/* the buckets count their own 429s; the other one is the open-streams cap */
+	if (r->err == DLOG_ERATE && !r->rate_limited)
+		http__metrics_add(m, HTTP_M_RATE_LIMITED_STREAMS, 1);
+}
+
 static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
@@ -156,6 +216,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		return;
 	if (srv->cfg.log_requests)
 		http__log_request(r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	record(srv, r);
 	request_free(r);
 	*req_cls = NULL;
 }
@@ -320,6 +381,8 @@ static enum MHD_Result queue(struct dlog_req *r)
 		resp = http__stream_response(r);
 		if (resp == NULL)
 			return MHD_NO;
+		r->streaming = true;
+		http__metrics_streams(r->srv->metrics, 1);
 		http__add_headers(r, resp);
 		ret = MHD_queue_response(r->conn, r->status, resp);
 		MHD_destroy_response(resp);
@@ -390,6 +453,14 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 
+		/* The idle timeout restarts with every byte; this deadline does not, so a client
+		 * trickling its body cannot hold the connection and its buffer for ever. No answer
+		 * can be sent in the middle of a body: the connection is closed. */
+		if (dlog_time_now() - r->started > (dlog_time)DLOG_REQUEST_TIMEOUT_S * 1000000) {
+			dlog_log(DLOG_LOG_WARNING, "request_id=%s client=%s: body not complete after "
+				 "%d s; closing", r->request_id, r->client, DLOG_REQUEST_TIMEOUT_S);
+			return MHD_NO;
+		}
 		*upload_data_size = 0;
 		if (!r->failed && dlog_buf_add(&r->body, upload_data, n) != 0) {
 			dlog_http_error(r, DLOG_ETOOBIG, "request body exceeds %zu bytes",
@@ -623,6 +694,108 @@ static unsigned bound_port(struct MHD_Daemon *d)
 	return info ? info->port : 0;
 }
 
+/* ---- the metrics listener (--metrics-listen) ----
+ * For a scraper on a private address: GET /metrics and GET /health, no key, nothing else. It
+ * has its own few connections, so a flood on the main port cannot blind the monitoring. */
+static int metrics_route(struct dlog_req *r)
+{
+	const char *p = r->path;
+	size_t n = strlen(p);
+
+	if (n > 1 && p[n - 1] == '/')
+		n--;
+	if ((n == 8 && strncmp(p, "/metrics", 8) == 0) || (n == 7 && strncmp(p, "/health", 7) == 0)) {
+		if (strcmp(r->method, "GET") != 0) {
+			r->allow = "GET";
+			return dlog_http_error(r, DLOG_EMETHOD, "only GET is supported here");
+		}
+		return p[1] == 'm' ? http__metrics_page(r) : dlog_api_health(r);
+	}
+	return dlog_http_error(r, DLOG_ENOTFOUND, "only /metrics and /health are served here");
+}
+
+static enum MHD_Result metrics_access(void *cls, struct MHD_Connection *conn, const char *url,
+				      const char *method, const char *version,
+				      const char *upload_data, size_t *upload_data_size,
+				      void **req_cls)
+{
+	static int seen; /* a marker: the first call only notes the request (keep-alive) */
+	struct dlog_server *srv = cls;
+	struct dlog_req *r;
+	enum MHD_Result ret;
+
+	(void)version;
+	(void)upload_data;
+	if (*req_cls == NULL) {
+		*req_cls = &seen;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		*upload_data_size = 0; /* nothing here takes a body */
+		return MHD_YES;
+	}
+	r = uri_log(srv, url, conn);
+	if (r == NULL || r->path == NULL) {
+		request_free(r);
+		return MHD_NO;
+	}
+	r->method = method;
+	metrics_route(r);
+	ret = queue(r);
+	request_free(r);
+	return ret;
+}
+
+static int start_metrics(struct dlog_server *srv, char *errbuf, size_t errlen)
+{
+	struct sockaddr_in sa;
+	int rc = parse_listen(srv->cfg.metrics_listen, &sa, errbuf, errlen);
+
+	if (rc == 0)
+		rc = check_port_free(&sa, srv->cfg.metrics_listen, errbuf, errlen);
+	if (rc != 0)
+		return rc;
+	srv->md = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		metrics_access, srv, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)(32 * 1024), MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)DLOG_METRICS_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)DLOG_CONN_TIMEOUT_S, MHD_OPTION_END);
+	if (srv->md == NULL) {
+		snprintf(errbuf, errlen, "cannot listen on %s (--metrics-listen)",
+			 srv->cfg.metrics_listen);
+		return DLOG_EIO;
+	}
+	srv->mport = bound_port(srv->md);
+	dlog_log(DLOG_LOG_INFO, "metrics listening on http://%.*s:%u/metrics",
+		 (int)(strrchr(srv->cfg.metrics_listen, ':') - srv->cfg.metrics_listen),
+		 srv->cfg.metrics_listen, srv->mport);
+	return 0;
+}
+
+unsigned dlog_server_metrics_port(const struct dlog_server *srv)
+{
+	return srv->mport;
+}
+
+/* A configured rate: 0 means the default, negative none (0 to the limiter). */
+static unsigned rate_of(int v, unsigned dflt)
+{
+	return v == 0 ? dflt : v < 0 ? 0 : (unsigned)v;
+}
+
+static int start_limits(struct dlog_server *srv)
+{
+	const struct dlog_server_config *c = &srv->cfg;
+
+	srv->metrics = http__metrics_new();
+	srv->rl_key = http__ratelimit_new(rate_of(c->rate_key, DLOG_RATE_KEY),
+					  rate_of(c->rate_key_burst, DLOG_RATE_KEY_BURST));
+	srv->rl_ip = http__ratelimit_new(rate_of(c->rate_ip, DLOG_RATE_IP),
+					 rate_of(c->rate_ip_burst, DLOG_RATE_IP_BURST));
+	return srv->metrics && srv->rl_key && srv->rl_ip ? 0 : DLOG_ENOMEM;
+}
+
 int dlog_server_start(const struct dlog_server_config *cfg, struct dlog_server **out,
 		      char *errbuf, size_t errlen)
 {
@@ -641,6 +814,8 @@ int dlog_server_start(const struct dlog_server_config *cfg, struct dlog_server *
 		rc = load_tls(srv, errbuf, errlen);
 	if (rc == 0)
 		rc = check_port_free(&sa, cfg->listen, errbuf, errlen);
+	if (rc == 0 && (rc = start_limits(srv)) != 0)
+		snprintf(errbuf, errlen, "out of memory");
 	if (rc != 0)
 		goto fail;
 	srv->hub = http__hub_new(cfg->store);
@@ -669,6 +844,8 @@ int dlog_server_start(const struct dlog_server_config *cfg, struct dlog_server *
 			sa.sin_port = htons((uint16_t)srv->port);
 		}
 	}
+	if (cfg->metrics_listen != NULL && (rc = start_metrics(srv, errbuf, errlen)) != 0)
+		goto fail;
 	*out = srv;
 	return 0;
 fail:
@@ -695,7 +872,12 @@ void dlog_server_stop(struct dlog_server *srv)
 	for (unsigned i = 0; i < srv->nd; i++)
 		MHD_stop_daemon(srv->d[i]);
 	retired_stop(srv, true);
+	if (srv->md != NULL)
+		MHD_stop_daemon(srv->md);
 	http__hub_free(srv->hub);
+	http__metrics_free(srv->metrics);
+	http__ratelimit_free(srv->rl_key);
+	http__ratelimit_free(srv->rl_ip);
 	free(srv->cert);
 	free(srv->key);
 	free(srv);

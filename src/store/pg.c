@@ -149,7 +149,7 @@ static const char *const migrations[] = {
 /* Group list: creation order; the cursor is a group id, whose row id gives its position. */
 #define GROUP_LIST(cmp, none, dir)                                                                \
 	GROUP_SELECT " WHERE g.account_id = $1 AND ($2::text IS NULL OR g.id " cmp " coalesce("    \
-		     "(SELECT id FROM device_groups WHERE gid = $2), " none "))"                  \
+		     "(SELECT id FROM device_groups WHERE gid = $2 AND account_id = $1), " none "))"                  \
 		     " ORDER BY g.id " dir " LIMIT $3"
 
 #define EVENT_SELECT                                                                              \
@@ -283,13 +283,15 @@ static const struct {
 		" OR v.cts >= d.last_camp_ts) THEN cp.id ELSE d.last_camp END,"
 		" last_camp_ts = CASE WHEN v.cts IS NOT NULL AND (d.last_camp_ts IS NULL"
 		" OR v.cts >= d.last_camp_ts) THEN v.cts ELSE d.last_camp_ts END,"
-		" state = CASE WHEN v.state > 0 AND v.sts >= d.state_ts THEN v.state ELSE d.state END,"
+		" state = CASE WHEN v.state > 0 AND v.sts >= d.state_ts THEN v.state"
+		" ELSE d.state END,"
 		" state_ts = CASE WHEN v.state > 0 AND v.sts >= d.state_ts THEN v.sts"
 		" ELSE d.state_ts END"
 		" FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],"
 		" $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::integer[],"
 		" $12::bigint[], $13::text[], $14::bigint[], $15::integer[])"
-		" AS v(dev, n0, n1, n2, n3, first_ts, lts, lseq, lcode, lmtype, cts, camp, sts, state)"
+		" AS v(dev, n0, n1, n2, n3, first_ts, lts, lseq, lcode, lmtype, cts, camp, sts,"
+		" state)"
 		" JOIN strings lc ON lc.s = v.lcode LEFT JOIN strings cp ON cp.s = v.camp"
 		" WHERE d.account_id = $1 AND d.device_id = v.dev",
 		15,
@@ -342,7 +344,8 @@ static const struct {
 			  6,
 			  {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID}},
 	[ST_GROUP_UPDATE] = {"UPDATE device_groups SET name = coalesce($3, name),"
-			     " description = coalesce($4, description), attrs = coalesce($5, attrs),"
+			     " description = coalesce($4, description),"
+			     " attrs = coalesce($5, attrs),"
 			     " updated_at = $6 WHERE gid = $1 AND account_id = $2",
 			     6,
 			     {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID}},
@@ -360,8 +363,9 @@ static const struct {
 	[ST_GROUP_COUNT] = {"SELECT count(*) FROM device_groups WHERE account_id = $1",
 			    1,
 			    {INT8OID}},
-	[ST_MEMBER_IDS] = {"SELECT (SELECT id FROM device_groups WHERE gid = $1 AND account_id = $2),"
-			   " (SELECT id FROM devices WHERE device_id = $3 AND account_id = $2)",
+	[ST_MEMBER_IDS] = {"SELECT (SELECT id FROM device_groups WHERE gid = $1"
+			   " AND account_id = $2), (SELECT id FROM devices WHERE device_id = $3"
+			   " AND account_id = $2)",
 			   3,
 			   {TEXTOID, INT8OID, TEXTOID}},
 	[ST_MEMBER_ADD] = {"INSERT INTO group_members VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -1471,7 +1475,8 @@ static void device_row_arrays(struct arrays *a, const struct dref *r, size_t n)
 			last = &r[i];
 		if (e->campaign_id != NULL && later(&r[i], camp))
 			camp = &r[i];
-		if (dlog_device_state_of(e->event_type) != DLOG_STATE_UNENROLLED && later(&r[i], life))
+		if (dlog_device_state_of(e->event_type) != DLOG_STATE_UNENROLLED &&
+		    later(&r[i], life))
 			life = &r[i];
 	}
 	arr_text(a, D_DEV, r[0].e->device_id);
@@ -2398,6 +2403,14 @@ static int pg_campaign_stats(void *vctx, int64_t account_id, const char *campaig
 	return rc;
 }
 
+/* devicelog copy and retention: defined at the end of the file */
+static int pg_account_list(void *vctx, dlog_account_cb cb, void *arg);
+static int pg_key_dump(void *vctx, int64_t account_id, dlog_key_hash_cb cb, void *arg);
+static int pg_key_import(void *vctx, const struct dlog_key_info *k, const uint8_t hash[32]);
+static int pg_idem_hashes(void *vctx, int64_t account_id, const char *const *keys, size_t n,
+			  uint8_t (*hashes)[32], bool *found);
+static int pg_expire(void *vctx, dlog_time cutoff, int max_rows, int64_t *deleted, bool *more);
+
 const struct dlog_store_ops store__pg_ops = {
 	.name = "postgresql",
 	.open = pg_open,
@@ -2424,4 +2437,284 @@ const struct dlog_store_ops store__pg_ops = {
 	.group_list = pg_group_list,
 	.group_member = pg_group_member,
 	.campaign_stats = pg_campaign_stats,
+	.account_list = pg_account_list,
+	.key_dump = pg_key_dump,
+	.key_import = pg_key_import,
+	.idem_hashes = pg_idem_hashes,
+	.expire = pg_expire,
 };
+
+/* ---- devicelog copy: accounts, keys with their hashes, idempotency hashes ---- */
+
+/* A statement run once in a while (not worth a prepared slot): its parameter types come from
+ * the casts in its text. */
+static int run_text(struct conn *cn, const char *sql, const struct params *p, PGresult **out)
+{
+	PGresult *res = PQexecParams(cn->pg, sql, p ? p->n : 0, NULL, p ? p->v : NULL,
+				     p ? p->len : NULL, p ? p->fmt : NULL, 0);
+
+	*out = NULL;
+	if (res == NULL || !result_ok(res)) {
+		int rc = fail(cn->pg, res, "statement");
+
+		PQclear(res);
+		return rc;
+	}
+	*out = res;
+	return 0;
+}
+
+static int pg_account_list(void *vctx, dlog_account_cb cb, void *arg)
+{
+	struct ctx *c = vctx;
+	struct conn *cn;
+	PGresult *res = NULL;
+	int rc = conn_get(c, &cn);
+
+	if (rc != 0)
+		return rc;
+	rc = run_text(cn, "SELECT id, name FROM accounts ORDER BY id", NULL, &res);
+	for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+		rc = cb(arg, col_i64(res, i, 0), PQgetvalue(res, i, 1));
+	PQclear(res);
+	conn_put(c, cn);
+	return rc;
+}
+
+static int pg_key_dump(void *vctx, int64_t account_id, dlog_key_hash_cb cb, void *arg)
+{
+	struct ctx *c = vctx;
+	struct params p = {0};
+	struct conn *cn;
+	PGresult *res = NULL;
+	int rc = conn_get(c, &cn);
+
+	if (rc != 0)
+		return rc;
+	p_int(&p, account_id);
+	rc = run_text(cn, KEY_COLUMNS " WHERE $1::bigint <= 0 OR k.account_id = $1::bigint"
+				      " ORDER BY k.id",
+		      &p, &res);
+	for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+		struct dlog_key_info k;
+		uint8_t hash[32];
+
+		if (!hex32(PQgetvalue(res, i, 7), hash))
+			continue; /* cannot happen: key_add stores 32 bytes */
+		key_row(res, i, &k);
+		rc = cb(arg, &k, hash);
+	}
+	PQclear(res);
+	conn_put(c, cn);
+	return rc;
+}
+
+static int pg_key_import(void *vctx, const struct dlog_key_info *k, const uint8_t hash[32])
+{
+	struct ctx *c = vctx;
+	struct params p = {0};
+	struct conn *cn;
+	PGresult *res = NULL;
+	int rc = conn_get(c, &cn);
+
+	if (rc != 0)
+		return rc;
+	p_text(&p, k->key_id);
+	p_int(&p, k->account_id);
+	p_int(&p, (int64_t)k->scope);
+	p_bytes(&p, hash, 32);
+	p_text(&p, k->name);
+	p_int(&p, k->created_at);
+	p_int(&p, k->revoked_at);
+	rc = run_text(cn,
+		      "INSERT INTO api_keys(key_id, account_id, scope, hash, name, created_at,"
+		      " revoked_at) VALUES ($1::text, $2::bigint, $3::integer, $4::bytea, $5::text,"
+		      " $6::bigint, $7::bigint) ON CONFLICT DO NOTHING",
+		      &p, &res);
+	PQclear(res);
+	conn_put(c, cn);
+	return rc;
+}
+
+static int pg_idem_hashes(void *vctx, int64_t account_id, const char *const *keys, size_t n,
+			  uint8_t (*hashes)[32], bool *found)
+{
+	struct ctx *c = vctx;
+	struct params p = {0};
+	struct arrays a;
+	struct conn *cn;
+	PGresult *res = NULL;
+	int rc;
+
+	arrays_init(&a, 1);
+	for (size_t i = 0; i < n; i++) {
+		found[i] = false;
+		if (keys[i] != NULL)
+			arr_text(&a, 0, keys[i]);
+	}
+	arr_finish(&a);
+	rc = a.err;
+	if (rc != 0 || (rc = conn_get(c, &cn)) != 0)
+		goto out;
+	p_int(&p, account_id);
+	p_text(&p, a.b[0].data);
+	/* ST_IDEM_FIND's rows are in byte order of the key: find_row searches them */
+	rc = run(cn, ST_IDEM_FIND, &p, &res);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		int row = keys[i] != NULL ? find_row(res, keys[i]) : -1;
+
+		if (row >= 0)
+			found[i] = hex32(PQgetvalue(res, row, 3), hashes[i]);
+	}
+	PQclear(res);
+	conn_put(c, cn);
+out:
+	arrays_done(&a);
+	return rc;
+}
+
+/* ---- retention ---- */
+
+/* The month partitions (events_pYYYYMM), oldest first. Names are matched by pattern, so a
+ * partition an operator added by hand under another name is never touched. */
+static int month_partitions(struct conn *cn, PGresult **out)
+{
+	return run_text(cn,
+			"SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+			" WHERE i.inhparent = 'events'::regclass"
+			" AND c.relname ~ '^events_p[0-9]{6}$' ORDER BY c.relname",
+			NULL, out);
+}
+
+/* The end (exclusive) of the month a partition name events_pYYYYMM covers, or 0. */
+static dlog_time partition_end(const char *name)
+{
+	struct tm next = {0};
+	int64_t ym = 0;
+
+	if (dlog_parse_i64(name + 8, 6, 197001, 999912, &ym) != 0)
+		return 0;
+	next.tm_year = (int)(ym / 100) - 1900;
+	next.tm_mon = (int)(ym % 100); /* the month after: timegm normalises December + 1 */
+	next.tm_mday = 1;
+	return (dlog_time)timegm(&next) * 1000000;
+}
+
+/* Retention steps of several instances take turns: the others skip theirs meanwhile. */
+#define LOCK_RETENTION INT64_C(0x646c6f6700000003)
+
+/* Drop one whole month partition older than cutoff, counting its rows first (for the log).
+ * Runs inside the step's transaction. DROP takes an exclusive lock on events for an instant;
+ * the step's lock_timeout bounds how long it may wait (appends and reads queue behind a waiting
+ * DROP): on timeout the step is tried again later. *dropped: whether one was dropped. */
+static int drop_partition(struct conn *cn, dlog_time cutoff, int64_t *deleted, bool *dropped)
+{
+	PGresult *res = NULL, *cnt = NULL;
+	char sql[128];
+	int rc = month_partitions(cn, &res);
+
+	*dropped = false;
+	for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+		const char *name = PQgetvalue(res, i, 0);
+		dlog_time end = partition_end(name);
+
+		if (end == 0)
+			continue;
+		if (end > cutoff)
+			break; /* sorted by name, so by month: the rest are younger */
+		/* the name is ours (pattern-checked digits): no quoting needed */
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", name);
+		rc = run_text(cn, sql, NULL, &cnt);
+		if (rc == 0)
+			*deleted += col_i64(cnt, 0, 0);
+		PQclear(cnt);
+		snprintf(sql, sizeof(sql), "DROP TABLE %s", name);
+		if (rc == 0)
+			rc = exec_simple(cn, sql);
+		/* their idempotency keys: idem_keys is not partitioned */
+		snprintf(sql, sizeof(sql), "DELETE FROM idem_keys WHERE created < %lld",
+			 (long long)end);
+		if (rc == 0)
+			rc = exec_simple(cn, sql);
+		*dropped = rc == 0;
+		break;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Delete at most max_rows expired rows from the partitions holding rows on both sides of
+ * cutoff (the straddling month, the default partition), then as many of their idempotency
+ * keys. Row deletes take row locks only: appends and reads go on. */
+static int delete_rows(struct conn *cn, dlog_time cutoff, int max_rows, int64_t *deleted,
+		       bool *more)
+{
+	struct params p = {0};
+	PGresult *res = NULL;
+	uint64_t rows = 0, keys = 0;
+	int rc;
+
+	p_int(&p, cutoff);
+	p_int(&p, max_rows);
+	/* (seq, created) is the key; the created bound prunes to the partitions concerned */
+	rc = run_text(cn,
+		      "DELETE FROM events WHERE (seq, created) IN (SELECT seq, created FROM events"
+		      " WHERE created < $1::bigint LIMIT $2::bigint)",
+		      &p, &res);
+	if (rc == 0)
+		rows = strtoull(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	if (rc == 0)
+		rc = run_text(cn,
+			      "DELETE FROM idem_keys WHERE ctid IN (SELECT ctid FROM idem_keys"
+			      " WHERE created < $1::bigint LIMIT $2::bigint)",
+			      &p, &res);
+	if (rc == 0)
+		keys = strtoull(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	*deleted += (int64_t)rows;
+	*more = rows == (uint64_t)max_rows || keys == (uint64_t)max_rows;
+	return rc;
+}
+
+/* One bounded step (see dlog_store_expire) in one transaction: an old partition dropped, else
+ * a batch of rows deleted. */
+static int pg_expire(void *vctx, dlog_time cutoff, int max_rows, int64_t *deleted, bool *more)
+{
+	struct ctx *c = vctx;
+	struct params p = {0};
+	struct conn *cn;
+	PGresult *res = NULL;
+	bool dropped = false, mine = false;
+	int rc = conn_get(c, &cn);
+
+	if (rc != 0)
+		return rc;
+	p_int(&p, LOCK_RETENTION);
+	rc = exec_simple(cn, "BEGIN");
+	if (rc == 0)
+		rc = exec_simple(cn, "SET LOCAL lock_timeout = '500ms'");
+	if (rc == 0)
+		rc = run_text(cn, "SELECT pg_try_advisory_xact_lock($1::bigint)", &p, &res);
+	if (rc == 0)
+		mine = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (rc == 0 && mine)
+		rc = drop_partition(cn, cutoff, deleted, &dropped);
+	if (rc == 0 && mine && !dropped)
+		rc = delete_rows(cn, cutoff, max_rows, deleted, more);
+	if (rc == 0)
+		rc = exec_simple(cn, "COMMIT");
+	if (rc != 0) {
+		PQclear(PQexec(cn->pg, "ROLLBACK"));
+		*deleted = 0;
+		/* 55P03: a lock was not granted in time (a long query on events): later */
+		if (strcmp(errstate, "55P03") == 0)
+			rc = 0;
+		*more = rc == 0;
+	} else if (dropped) {
+		*more = true;
+	}
+	conn_put(c, cn);
+	return rc;
+}

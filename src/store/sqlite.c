@@ -1604,7 +1604,7 @@ static int sqlite_group_list(void *vctx, int64_t account_id, const struct dlog_q
 	/* creation order; the cursor is a group id, whose row id gives its position */
 	snprintf(sql, sizeof(sql),
 		 GROUP_SELECT " WHERE g.account_id = ?1 AND (?2 IS NULL OR g.id %s coalesce("
-			      "(SELECT id FROM device_groups WHERE gid = ?2), %s))"
+			      "(SELECT id FROM device_groups WHERE gid = ?2 AND account_id = ?1), %s))"
 			      " ORDER BY g.id %s LIMIT %d",
 		 desc ? "<" : ">", desc ? "-1" : "9223372036854775807", desc ? "DESC" : "ASC",
 		 q->limit + 1);
@@ -1726,6 +1726,159 @@ out:
 	return rc;
 }
 
+/* ---- devicelog copy: accounts, keys with their hashes, idempotency hashes ---- */
+
+static int sqlite_account_list(void *vctx, dlog_account_cb cb, void *arg)
+{
+	struct ctx *c = vctx;
+	struct conn *r;
+	sqlite3_stmt *st;
+	int rc = reader_get(c, &r);
+
+	if (rc != 0)
+		return rc;
+	rc = conn_prepare(r, "SELECT id, name FROM accounts ORDER BY id", &st);
+	if (rc != 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = cb(arg, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1));
+		if (rc != 0)
+			break;
+	}
+	if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc > 0)
+		rc = fail(rc, r->db, "account list");
+	stmt_done(st);
+out:
+	reader_put(c, r);
+	return rc;
+}
+
+static int sqlite_key_dump(void *vctx, int64_t account_id, dlog_key_hash_cb cb, void *arg)
+{
+	struct ctx *c = vctx;
+	struct conn *r;
+	sqlite3_stmt *st;
+	int rc = reader_get(c, &r);
+
+	if (rc != 0)
+		return rc;
+	rc = conn_prepare(r, KEY_COLUMNS " WHERE ?1 <= 0 OR k.account_id = ?1 ORDER BY k.id", &st);
+	if (rc != 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, account_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct dlog_key_info k;
+
+		if (sqlite3_column_bytes(st, 7) != 32)
+			continue; /* cannot happen: key_add stores 32 bytes */
+		key_row(st, &k);
+		rc = cb(arg, &k, sqlite3_column_blob(st, 7));
+		if (rc != 0)
+			break;
+	}
+	if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc > 0)
+		rc = fail(rc, r->db, "key dump");
+	stmt_done(st);
+out:
+	reader_put(c, r);
+	return rc;
+}
+
+static int sqlite_key_import(void *vctx, const struct dlog_key_info *k, const uint8_t hash[32])
+{
+	struct ctx *c = vctx;
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&c->wlock);
+	rc = conn_prepare(&c->w,
+			  "INSERT INTO api_keys(key_id, account_id, scope, hash, name, created_at,"
+			  " revoked_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+			  &st);
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, k->key_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, k->account_id);
+		sqlite3_bind_int(st, 3, (int)k->scope);
+		sqlite3_bind_blob(st, 4, hash, 32, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, k->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, k->created_at);
+		sqlite3_bind_int64(st, 7, k->revoked_at);
+		rc = step_done(&c->w, st, "key import");
+	}
+	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
+static int sqlite_idem_hashes(void *vctx, int64_t account_id, const char *const *keys, size_t n,
+			      uint8_t (*hashes)[32], bool *found)
+{
+	struct ctx *c = vctx;
+	struct conn *r;
+	sqlite3_stmt *st;
+	int rc = reader_get(c, &r);
+
+	if (rc != 0)
+		return rc;
+	rc = exec(r->db, "BEGIN");
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		found[i] = false;
+		if (keys[i] == NULL)
+			continue;
+		rc = conn_prepare(r, "SELECT idem_hash FROM events WHERE account_id = ?1 AND idem = ?2",
+				  &st);
+		if (rc != 0)
+			break;
+		sqlite3_bind_int64(st, 1, account_id);
+		sqlite3_bind_text(st, 2, keys[i], -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+			memcpy(hashes[i], sqlite3_column_blob(st, 0), 32);
+			found[i] = true;
+		}
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(rc, r->db, "idempotency hash");
+		stmt_done(st);
+	}
+	sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+	reader_put(c, r);
+	return rc;
+}
+
+/* ---- retention ---- */
+
+/* One bounded step: of the max_rows oldest events, those created before cutoff. created never
+ * decreases with seq, so the expired events are a prefix of the rowid order and the step reads
+ * at most max_rows rows, however large the table. A short write transaction: appends wait for
+ * at most one step. Idempotency keys live in the rows and go with them; meta.last_seq keeps a
+ * seq from being reused when every event went. */
+static int sqlite_expire(void *vctx, dlog_time cutoff, int max_rows, int64_t *deleted,
+			 bool *more)
+{
+	struct ctx *c = vctx;
+	sqlite3_stmt *st;
+	int rc;
+
+	pthread_mutex_lock(&c->wlock);
+	rc = conn_prepare(&c->w,
+			  "DELETE FROM events WHERE seq IN (SELECT seq FROM (SELECT seq, created"
+			  " FROM events ORDER BY seq LIMIT ?2) WHERE created < ?1)",
+			  &st);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, cutoff);
+		sqlite3_bind_int(st, 2, max_rows);
+		rc = step_done(&c->w, st, "retention");
+	}
+	if (rc == 0) {
+		*deleted = sqlite3_changes64(c->w.db);
+		*more = *deleted == max_rows;
+	}
+	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
 const struct dlog_store_ops store__sqlite_ops = {
 	.name = "sqlite",
 	.open = sqlite_open,
@@ -1752,4 +1905,9 @@ const struct dlog_store_ops store__sqlite_ops = {
 	.group_list = sqlite_group_list,
 	.group_member = sqlite_group_member,
 	.campaign_stats = sqlite_campaign_stats,
+	.account_list = sqlite_account_list,
+	.key_dump = sqlite_key_dump,
+	.key_import = sqlite_key_import,
+	.idem_hashes = sqlite_idem_hashes,
+	.expire = sqlite_expire,
 };

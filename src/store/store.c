@@ -223,6 +223,41 @@ int dlog_store_campaign_stats(struct dlog_store *s, int64_t account_id, const ch
 	return s->ops->campaign_stats(s->ctx, account_id, campaign_id, cb, arg);
 }
 
+int dlog_store_account_list(struct dlog_store *s, dlog_account_cb cb, void *arg)
+{
+	return s->ops->account_list(s->ctx, cb, arg);
+}
+
+int dlog_store_key_dump(struct dlog_store *s, int64_t account_id, dlog_key_hash_cb cb,
+			void *arg)
+{
+	return s->ops->key_dump(s->ctx, account_id, cb, arg);
+}
+
+int dlog_store_key_import(struct dlog_store *s, const struct dlog_key_info *k,
+			  const uint8_t hash[32])
+{
+	return s->ops->key_import(s->ctx, k, hash);
+}
+
+int dlog_store_idem_hashes(struct dlog_store *s, int64_t account_id, const char *const *keys,
+			   size_t n, uint8_t (*hashes)[32], bool *found)
+{
+	if (n > DLOG_MAX_BATCH)
+		return DLOG_ETOOBIG;
+	return s->ops->idem_hashes(s->ctx, account_id, keys, n, hashes, found);
+}
+
+int dlog_store_expire(struct dlog_store *s, dlog_time cutoff, int max_rows, int64_t *deleted,
+		      bool *more)
+{
+	*deleted = 0;
+	*more = false;
+	if (max_rows < 1)
+		return DLOG_EINVAL;
+	return s->ops->expire(s->ctx, cutoff, max_rows, deleted, more);
+}
+
 /* ---- the group committer ---- */
 
 /* Without a backend group append: one transaction per request, same outcome. */

@@ -224,4 +224,61 @@ int dlog_store_campaign_stats(struct dlog_store *s, int64_t account_id, const ch
  * stream start "at the newest event". */
 int dlog_store_last_seq(struct dlog_store *s, uint64_t *seq);
 
+/* ---- copying an account between stores, and retention ---- */
+
+/* Every account, in id order. A non-zero return from cb stops the walk and is returned. */
+typedef int (*dlog_account_cb)(void *arg, int64_t id, const char *name);
+int dlog_store_account_list(struct dlog_store *s, dlog_account_cb cb, void *arg);
+
+/* Every key (of one account when account_id > 0, else all) with its stored secret hash, oldest
+ * first: what `devicelog copy` needs to move keys so that they keep working. k and hash are
+ * valid during the call. A non-zero return from cb stops the walk and is returned. */
+typedef int (*dlog_key_hash_cb)(void *arg, const struct dlog_key_info *k,
+				const uint8_t hash[32]);
+int dlog_store_key_dump(struct dlog_store *s, int64_t account_id, dlog_key_hash_cb cb,
+			void *arg);
+/* Insert a key exactly as it is in another store: key_id, account_id, scope, name, created_at
+ * and revoked_at from k, the secret's hash as given. A key whose key id (or hash) is present
+ * already is left as it is and 0 returned, so a copy can be run again. */
+int dlog_store_key_import(struct dlog_store *s, const struct dlog_key_info *k,
+			  const uint8_t hash[32]);
+
+/* Content hashes of idempotency keys, so a copied event keeps answering retries as duplicates:
+ * for each non-NULL keys[i] (at most DLOG_MAX_BATCH), found[i] tells whether the account has
+ * it and hashes[i] receives its hash. Borrowed arrays of n entries. */
+int dlog_store_idem_hashes(struct dlog_store *s, int64_t account_id, const char *const *keys,
+			   size_t n, uint8_t (*hashes)[32], bool *found);
+
+/* Retention: remove events created before cutoff, of every account, in one short step that
+ * writes at most max_rows rows, so ingest and reads go on between steps. PostgreSQL first
+ * drops the monthly partitions that lie wholly before cutoff (no row is written for those),
+ * then deletes rows of the month straddling it; idempotency keys of removed events go too.
+ * *deleted: events removed by this step; *more: whether events before cutoff may remain
+ * (call again after a pause). The device directory and the campaign statistics are left as
+ * they are: they count every event ever appended (docs/STORAGE.md, Retention). */
+int dlog_store_expire(struct dlog_store *s, dlog_time cutoff, int max_rows, int64_t *deleted,
+		      bool *more);
+
+/* Copy accounts from one store to another (`devicelog copy`; copy.c): the account named (every
+ * account when NULL) with its keys (hashes: they keep working), device groups and members, and
+ * events in id order with their idempotency keys and content hashes. Events get new ids and
+ * created_at in the target; the directory and campaign counters are rebuilt there by the
+ * appends. A target account must have no events yet (DLOG_ECONFLICT). progress (may be NULL)
+ * is called after each batch. On failure err says what and where; what was copied stays. */
+struct dlog_copy_stats {
+	uint64_t accounts, keys, groups, members, events, duplicates;
+};
+typedef void (*dlog_copy_progress_fn)(void *arg, const struct dlog_copy_stats *st);
+int dlog_store_copy(struct dlog_store *from, struct dlog_store *to, const char *account,
+		    dlog_copy_progress_fn progress, void *arg, struct dlog_copy_stats *st,
+		    char *err, size_t errlen);
+
+/* Retention in the background (retention.c): a thread that removes events created more than
+ * days (>= 1) ago, right away and then every DLOG_RETENTION_INTERVAL_S, in bounded steps with
+ * pauses (dlog_store_expire). s is borrowed and must outlive it. 0, DLOG_EINVAL, DLOG_ENOMEM. */
+struct dlog_retention;
+int dlog_retention_start(struct dlog_store *s, int days, struct dlog_retention **out);
+/* Stop (after the step in progress) and free. Accepts NULL. */
+void dlog_retention_stop(struct dlog_retention *r);
+
 #endif

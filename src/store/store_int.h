@@ -48,6 +48,13 @@ struct dlog_store_ops {
 			    bool add);
 	int (*campaign_stats)(void *ctx, int64_t account_id, const char *campaign_id,
 			      dlog_campaign_cb cb, void *arg);
+	/* devicelog copy and retention (store.h) */
+	int (*account_list)(void *ctx, dlog_account_cb cb, void *arg);
+	int (*key_dump)(void *ctx, int64_t account_id, dlog_key_hash_cb cb, void *arg);
+	int (*key_import)(void *ctx, const struct dlog_key_info *k, const uint8_t hash[32]);
+	int (*idem_hashes)(void *ctx, int64_t account_id, const char *const *keys, size_t n,
+			   uint8_t (*hashes)[32], bool *found);
+	int (*expire)(void *ctx, dlog_time cutoff, int max_rows, int64_t *deleted, bool *more);
 };
 
 #include <pthread.h>

@@ -1213,6 +1213,972 @@ static void test_summary(void **state)
 	dlog_query_done(&q);
 }
 
+/* ---- tests: the device directory ---- */
+
+/* Every device name the directory tests use. */
+static const char *const all_devs[] = {"dev-a",	    "dev-b",	 "dev \"q\" {x} \\y", "NULL",
+				       "d\xc3\xa9v", "dev-only-1", "dev-quiet",	    "dev-new"};
+#define NDEVS (sizeof(all_devs) / sizeof(all_devs[0]))
+
+/* load_model plus lifecycle events out of date_time order (some in campaigns), a device only
+ * account 1 has and one without lifecycle events. */
+static void load_dir_model(struct fixture *f)
+{
+	static const char *const life[] = {"SYS_107", "SYS_105", "SYS_106"};
+	size_t from;
+
+	load_model(f);
+	nmgroups = 0;
+	from = nmodel;
+	for (int k = 0; k < 18; k++) {
+		struct mev *m = &model[nmodel++];
+
+		memset(m, 0, sizeof(*m));
+		m->account = k < 14 ? f->acc1 : f->acc2;
+		m->dev = k == 12 ? "dev-only-1" : devs[(k * 3) % 5];
+		m->code = life[k % 3];
+		m->mtype = DLOG_MTYPE_INFO;
+		m->cat = "INFO_REGISTRATION";
+		m->descr = "Lifecycle";
+		m->camp = k % 5 == 0 ? camps[k % 2] : NULL;
+		m->ts = T0 + ((k * 23) % 50) * HOUR;
+		if (k == 13) {
+			m->dev = "dev-quiet";
+			m->code = codes[0];
+			m->mtype = mtypes[0];
+			m->cat = cats[0];
+		}
+	}
+	append_model(f, from, from + 14, 5);
+	append_model(f, from + 14, nmodel, 4);
+}
+
+/* A directory row as the tests compare it. */
+struct mdev {
+	char id[64];
+	enum dlog_device_state state;
+	dlog_time first, last;
+	char last_code[32];
+	enum dlog_mtype last_mtype;
+	char last_camp[32]; /* "" when none */
+	int64_t counts[DLOG_MTYPE_COUNT];
+};
+
+/* Is a later than b in the directory's sense: greater (date_time, id)? */
+static bool mev_after(const struct mev *a, const struct mev *b)
+{
+	return b == NULL || a->ts > b->ts || (a->ts == b->ts && a->id.seq > b->id.seq);
+}
+
+/* The directory row of dev in account from the model; false when it has no events there. */
+static bool model_device(int64_t account, const char *dev, struct mdev *d)
+{
+	const struct mev *last = NULL, *camp = NULL, *life = NULL;
+
+	memset(d, 0, sizeof(*d));
+	for (size_t i = 0; i < nmodel; i++) {
+		const struct mev *m = &model[i];
+
+		if (m->account != account || strcmp(m->dev, dev) != 0)
+			continue;
+		if (last == NULL || m->ts < d->first)
+			d->first = m->ts;
+		d->counts[m->mtype]++;
+		if (mev_after(m, last))
+			last = m;
+		if (m->camp != NULL && mev_after(m, camp))
+			camp = m;
+		if (dlog_device_state_of(m->code) != DLOG_STATE_UNENROLLED && mev_after(m, life))
+			life = m;
+	}
+	if (last == NULL)
+		return false;
+	snprintf(d->id, sizeof(d->id), "%s", dev);
+	d->last = last->ts;
+	snprintf(d->last_code, sizeof(d->last_code), "%s", last->code);
+	d->last_mtype = last->mtype;
+	if (camp != NULL)
+		snprintf(d->last_camp, sizeof(d->last_camp), "%s", camp->camp);
+	d->state = life != NULL ? dlog_device_state_of(life->code) : DLOG_STATE_UNENROLLED;
+	return true;
+}
+
+struct dpage {
+	size_t n;
+	struct mdev d[16];
+};
+
+static int dev_cb(void *arg, const struct dlog_device *x)
+{
+	struct dpage *p = arg;
+	struct mdev *d;
+
+	assert_true(p->n < 16);
+	d = &p->d[p->n++];
+	memset(d, 0, sizeof(*d));
+	snprintf(d->id, sizeof(d->id), "%s", x->device_id);
+	d->state = x->state;
+	d->first = x->first_at;
+	d->last = x->last_at;
+	snprintf(d->last_code, sizeof(d->last_code), "%s", x->last_event_type);
+	d->last_mtype = x->last_mtype;
+	if (x->last_campaign_id != NULL)
+		snprintf(d->last_camp, sizeof(d->last_camp), "%s", x->last_campaign_id);
+	memcpy(d->counts, x->counts, sizeof(d->counts));
+	return 0;
+}
+
+static void check_dev(const struct mdev *got, const struct mdev *want)
+{
+	if (strcmp(got->id, want->id) != 0)
+		fail_msg("device '%s', want '%s'", got->id, want->id);
+	if (got->state != want->state || got->first != want->first || got->last != want->last ||
+	    strcmp(got->last_code, want->last_code) != 0 || got->last_mtype != want->last_mtype ||
+	    strcmp(got->last_camp, want->last_camp) != 0 ||
+	    memcmp(got->counts, want->counts, sizeof(got->counts)) != 0)
+		fail_msg("device '%s': state %d first %lld last %lld code %s mtype %d camp '%s'"
+			 " counts %lld/%lld/%lld/%lld; want state %d first %lld last %lld code %s"
+			 " mtype %d camp '%s' counts %lld/%lld/%lld/%lld",
+			 got->id, (int)got->state, (long long)got->first, (long long)got->last,
+			 got->last_code, (int)got->last_mtype, got->last_camp,
+			 (long long)got->counts[0], (long long)got->counts[1],
+			 (long long)got->counts[2], (long long)got->counts[3], (int)want->state,
+			 (long long)want->first, (long long)want->last, want->last_code,
+			 (int)want->last_mtype, want->last_camp, (long long)want->counts[0],
+			 (long long)want->counts[1], (long long)want->counts[2],
+			 (long long)want->counts[3]);
+}
+
+/* Every device of the model in account, one by one. */
+static void check_directory(struct fixture *f, int64_t account)
+{
+	for (size_t i = 0; i < NDEVS; i++) {
+		struct mdev want;
+		struct dpage p = {0};
+		bool has = model_device(account, all_devs[i], &want);
+		int rc = dlog_store_device_get(f->s, account, all_devs[i], dev_cb, &p);
+
+		if (!has) {
+			if (rc != DLOG_ENOTFOUND)
+				fail_msg("device '%s': %d, want not found", all_devs[i], rc);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal(p.n, 1);
+		check_dev(&p.d[0], &want);
+	}
+}
+
+static bool dev_term_match(const struct mdev *d, const struct dlog_term *t)
+{
+	bool neg = t->op == DLOG_OP_NEQ || t->op == DLOG_OP_NIN;
+	bool in = false;
+
+	switch (t->field) {
+	case DLOG_F_CREATED_AT:
+		return time_match(d->first, t);
+	case DLOG_F_UPDATED_AT:
+		return time_match(d->last, t);
+	case DLOG_F_DEVICE_KEY:
+		in = str_in(d->id, t);
+		break;
+	case DLOG_F_STATE:
+		in = str_in(dlog_device_state_name(d->state), t);
+		break;
+	case DLOG_F_LAST_EVENT_TYPE:
+		in = str_in(d->last_code, t);
+		break;
+	case DLOG_F_LAST_EVENT_TYPE_DESCRIPTION:
+		in = str_in(dlog_mtype_name(d->last_mtype), t);
+		break;
+	default:
+		fail_msg("the device evaluator lacks field %d", (int)t->field);
+	}
+	return neg ? !in : in;
+}
+
+static int mdev_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct mdev *)a)->id, ((const struct mdev *)b)->id);
+}
+
+/* The devices of account (of group when not NULL) q's filters select, in q's order. */
+static size_t model_devices(int64_t account, const char *group, const struct dlog_query *q,
+			    struct mdev *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < NDEVS; i++) {
+		struct mdev d;
+		bool ok;
+
+		if (!model_device(account, all_devs[i], &d))
+			continue;
+		if (group != NULL && !group_has(group, account, all_devs[i]))
+			continue;
+		ok = true;
+		for (size_t k = 0; k < q->nterms; k++)
+			ok = ok && dev_term_match(&d, &q->terms[k]);
+		if (ok)
+			out[n++] = d;
+	}
+	qsort(out, n, sizeof(*out), mdev_cmp);
+	for (size_t i = 0; q->order == DLOG_ORDER_DESC && i < n / 2; i++) {
+		struct mdev t = out[i];
+
+		out[i] = out[n - 1 - i];
+		out[n - 1 - i] = t;
+	}
+	return n;
+}
+
+/* Page through the directory like check_walk: rows, has_more and total_count. */
+static void check_dev_walk(struct fixture *f, int64_t account, const char *group,
+			   const char *filters, int limit, const char *order)
+{
+	char qs[1024];
+	struct dlog_query q;
+	struct mdev want[16];
+	size_t nwant, got = 0;
+
+	snprintf(qs, sizeof(qs), "%s%slimit=%d&order=%s&include=total_count", filters,
+		 *filters ? "&" : "", limit, order);
+	parse_ok(qs, DLOG_DIALECT_DEVICES, &q);
+	nwant = model_devices(account, group, &q, want);
+	for (int pages = 0;; pages++) {
+		struct dpage p = {0};
+		bool more = true;
+		int64_t total = -1;
+		size_t left = nwant - got, page = left < (size_t)q.limit ? left : (size_t)q.limit;
+		int rc;
+
+		assert_true(pages <= 16);
+		rc = dlog_store_device_query(f->s, account, group, &q, dev_cb, &p, &more, &total);
+		assert_int_equal(rc, 0);
+		if (total != (int64_t)nwant)
+			fail_msg("%s: total_count %lld, want %zu", qs, (long long)total, nwant);
+		if (p.n != page)
+			fail_msg("%s: page %d has %zu rows, want %zu", qs, pages, p.n, page);
+		for (size_t i = 0; i < p.n; i++)
+			check_dev(&p.d[i], &want[got + i]);
+		got += p.n;
+		if (more != (got < nwant))
+			fail_msg("%s: has_more %d with %zu of %zu seen", qs, more, got, nwant);
+		if (!more)
+			break;
+		free(q.after_key);
+		q.after_key = strdup(p.d[p.n - 1].id);
+		assert_non_null(q.after_key);
+		q.has_after = true;
+	}
+	dlog_query_done(&q);
+}
+
+static void test_directory(void **state)
+{
+	struct fixture *f = *state;
+	struct mev extra[2];
+	struct mdev a;
+	struct dpage p = {0};
+	bool more = true;
+	int64_t other, total = -1;
+	struct dlog_query q;
+	int states = 0;
+
+	load_dir_model(f);
+	check_directory(f, f->acc1);
+	check_directory(f, f->acc2);
+	/* the data set reaches every lifecycle state and the unenrolled one */
+	for (size_t i = 0; i < NDEVS; i++) {
+		struct mdev d;
+
+		if (model_device(f->acc1, all_devs[i], &d))
+			states |= 1 << d.state;
+	}
+	assert_int_equal(states, 0xf);
+	/* one batch: an event older than all of dev-a's, then one at its latest date_time, which
+	 * (a greater id) becomes the latest; an event of another device in between */
+	assert_true(model_device(f->acc1, "dev-a", &a));
+	extra[0] = (struct mev){.account = f->acc1, .ts = T0 - HOUR, .dev = "dev-a",
+				.code = "UPD2_OK_18", .mtype = DLOG_MTYPE_SUCCESS, .cat = "SUCCESS",
+				.descr = "ok", .camp = "camp-3"};
+	extra[1] = extra[0];
+	extra[1].ts = a.last;
+	extra[1].code = "UPD4_FAIL_7";
+	extra[1].mtype = DLOG_MTYPE_FAIL;
+	extra[1].camp = NULL;
+	model[nmodel++] = extra[0];
+	model[nmodel] = extra[0];
+	model[nmodel].dev = "dev-b";
+	model[nmodel++].ts = T0 + 100 * HOUR;
+	model[nmodel++] = extra[1];
+	append_model(f, nmodel - 3, nmodel, 3);
+	check_directory(f, f->acc1);
+	check_directory(f, f->acc2);
+	assert_true(model_device(f->acc1, "dev-a", &a));
+	assert_string_equal(a.last_code, "UPD4_FAIL_7");
+	/* another account sees none of it */
+	assert_int_equal(dlog_store_account(f->s, "initech", true, &other), 0);
+	assert_int_equal(dlog_store_device_get(f->s, other, "dev-a", dev_cb, &p), DLOG_ENOTFOUND);
+	assert_int_equal(dlog_store_device_get(f->s, f->acc2, "dev-only-1", dev_cb, &p),
+			 DLOG_ENOTFOUND);
+	parse_ok("include=total_count", DLOG_DIALECT_DEVICES, &q);
+	assert_int_equal(dlog_store_device_query(f->s, other, NULL, &q, dev_cb, &p, &more, &total),
+			 0);
+	assert_int_equal(p.n, 0);
+	assert_int_equal(total, 0);
+	assert_false(more);
+	dlog_query_done(&q);
+}
+
+static void test_device_query(void **state)
+{
+	static const char *const filters[] = {
+		"",
+		"id=dev-a",
+		"id__neq=dev-a",
+		"id__in=dev-a,NULL,nope",
+		"id__nin=dev-b,NULL",
+		"state=registered",
+		"state=unenrolled",
+		"state__neq=unenrolled",
+		"state__in=bootstrapped,deregistered",
+		"state__nin=registered,bootstrapped",
+		"state=nonsense",
+		"last_event_type=SYS_106",
+		"last_event_type__neq=SYS_106",
+		"last_event_type__in=SYS_105,UPD4_FAIL_24,UPD2_OK_18",
+		"last_event_type__nin=SYS_105,SYS_107",
+		"last_event_type_description=FAIL",
+		"last_event_type_description__neq=INFO",
+		"last_event_type_description__in=SUCCESS,FAIL",
+		"last_event_type_description__nin=INFO",
+		"state__neq=deregistered&last_event_type_description__neq=FAIL",
+	};
+	static const int limits[] = {2, 3, 1000};
+	struct fixture *f = *state;
+	struct mdev a;
+	char qs[512];
+
+	load_dir_model(f);
+	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++) {
+		for (size_t k = 0; k < sizeof(limits) / sizeof(limits[0]); k++) {
+			check_dev_walk(f, f->acc1, NULL, filters[i], limits[k], "ASC");
+			check_dev_walk(f, f->acc1, NULL, filters[i], limits[k], "DESC");
+		}
+		check_dev_walk(f, f->acc2, NULL, filters[i], 2, "ASC");
+		check_dev_walk(f, f->acc2, NULL, filters[i], 1000, "DESC");
+	}
+	/* created_at is the first event's date_time, updated_at the latest's */
+	assert_true(model_device(f->acc1, "dev-a", &a));
+	snprintf(qs, sizeof(qs), "created_at__lte=%s", time_text(a.first));
+	check_dev_walk(f, f->acc1, NULL, qs, 2, "ASC");
+	snprintf(qs, sizeof(qs), "created_at__gte=%s", time_text(a.first));
+	check_dev_walk(f, f->acc1, NULL, qs, 2, "DESC");
+	snprintf(qs, sizeof(qs), "updated_at__lte=%s", time_text(a.last));
+	check_dev_walk(f, f->acc1, NULL, qs, 2, "ASC");
+	snprintf(qs, sizeof(qs), "updated_at__gte=%s&created_at__lte=%s", time_text(a.last),
+		 time_text(T0 + 3 * HOUR));
+	check_dev_walk(f, f->acc1, NULL, qs, 2, "ASC");
+	check_dev_walk(f, f->acc2, NULL, qs, 2, "ASC");
+}
+
+/* ---- tests: device groups ---- */
+
+struct gpage {
+	size_t n;
+	struct {
+		char id[33], name[64], descr[64], attrs[64];
+		int64_t devices;
+		dlog_time created, updated;
+	} g[8];
+};
+
+static int group_cb(void *arg, const struct dlog_group *g)
+{
+	struct gpage *p = arg;
+
+	assert_true(p->n < 8);
+	snprintf(p->g[p->n].id, sizeof(p->g[0].id), "%s", g->id);
+	snprintf(p->g[p->n].name, sizeof(p->g[0].name), "%s", g->name);
+	snprintf(p->g[p->n].descr, sizeof(p->g[0].descr), "%s", g->description);
+	snprintf(p->g[p->n].attrs, sizeof(p->g[0].attrs), "%s", g->custom_attributes);
+	p->g[p->n].devices = g->devices_count;
+	p->g[p->n].created = g->created_at;
+	p->g[p->n].updated = g->updated_at;
+	p->n++;
+	return 0;
+}
+
+#define G1 "00000000000000000000000000000001"
+#define G2 "00000000000000000000000000000002"
+#define G3 "00000000000000000000000000000003"
+#define G4 "00000000000000000000000000000004"
+#define GX "ffffffffffffffffffffffffffffffff"
+
+static int group_new(struct fixture *f, int64_t account, const char *id, const char *name,
+		     const char *descr, const char *attrs)
+{
+	struct dlog_group g = {.name = name, .description = descr, .custom_attributes = attrs};
+	int rc;
+
+	snprintf(g.id, sizeof(g.id), "%s", id);
+	rc = dlog_store_group_create(f->s, account, &g);
+	if (rc == 0) {
+		assert_true(g.created_at > 0);
+		assert_int_equal(g.created_at, g.updated_at);
+	}
+	return rc;
+}
+
+static struct gpage group_read(struct fixture *f, int64_t account, const char *id)
+{
+	struct gpage p = {0};
+
+	assert_int_equal(dlog_store_group_get(f->s, account, id, group_cb, &p), 0);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(p.g[0].id, id);
+	return p;
+}
+
+/* One page of account's groups; the ids joined by ',' into out (256 bytes). */
+static void group_page(struct fixture *f, int64_t account, const char *qs, char *out,
+		       bool *more, int64_t *total)
+{
+	struct dlog_query q;
+	struct gpage p = {0};
+	size_t len = 0;
+
+	parse_ok(qs, DLOG_DIALECT_PLAIN, &q);
+	assert_int_equal(dlog_store_group_list(f->s, account, &q, group_cb, &p, more, total), 0);
+	out[0] = '\0';
+	for (size_t i = 0; i < p.n && len < 256; i++)
+		len += (size_t)snprintf(out + len, 256 - len, "%s%s", i > 0 ? "," : "", p.g[i].id);
+	dlog_query_done(&q);
+}
+
+static void member(struct fixture *f, int64_t account, const char *id, const char *dev, bool add,
+		   int want)
+{
+	int rc = dlog_store_group_member(f->s, account, id, dev, add);
+
+	if (rc != want)
+		fail_msg("member %s %s: %d, want %d (%s)", id, dev, rc, want,
+			 dlog_store_errmsg(f->s));
+}
+
+static void test_group_crud(void **state)
+{
+	struct fixture *f = *state;
+	struct dlog_group upd = {0};
+	struct gpage p;
+	char ids[256];
+	bool more;
+	int64_t total;
+
+	load_dir_model(f);
+	assert_int_equal(group_new(f, f->acc1, G1, "north", "North site", "{\"a\":1}"), 0);
+	assert_int_equal(group_new(f, f->acc1, G2, "south", NULL, NULL), 0);
+	assert_int_equal(group_new(f, f->acc1, G3, "east", "", "{}"), 0);
+	assert_int_equal(group_new(f, f->acc1, GX, "north", "again", NULL), DLOG_ECONFLICT);
+	/* names are per account */
+	assert_int_equal(group_new(f, f->acc2, G4, "north", NULL, NULL), 0);
+	p = group_read(f, f->acc1, G1);
+	assert_string_equal(p.g[0].name, "north");
+	assert_string_equal(p.g[0].descr, "North site");
+	assert_string_equal(p.g[0].attrs, "{\"a\":1}");
+	assert_int_equal(p.g[0].devices, 0);
+	p = group_read(f, f->acc1, G2);
+	assert_string_equal(p.g[0].descr, "");
+	assert_string_equal(p.g[0].attrs, "{}");
+	/* update: NULL keeps, a taken name is a conflict, unknown or foreign ids are not found */
+	upd.name = "north";
+	assert_int_equal(dlog_store_group_update(f->s, f->acc1, G2, &upd), DLOG_ECONFLICT);
+	upd.name = NULL;
+	upd.description = "South site";
+	assert_int_equal(dlog_store_group_update(f->s, f->acc1, G2, &upd), 0);
+	p = group_read(f, f->acc1, G2);
+	assert_string_equal(p.g[0].name, "south");
+	assert_string_equal(p.g[0].descr, "South site");
+	assert_string_equal(p.g[0].attrs, "{}");
+	assert_true(p.g[0].updated >= p.g[0].created);
+	upd.name = "west";
+	upd.custom_attributes = "{\"b\":2}";
+	assert_int_equal(dlog_store_group_update(f->s, f->acc1, G2, &upd), 0);
+	p = group_read(f, f->acc1, G2);
+	assert_string_equal(p.g[0].name, "west");
+	assert_string_equal(p.g[0].attrs, "{\"b\":2}");
+	assert_int_equal(dlog_store_group_update(f->s, f->acc1, GX, &upd), DLOG_ENOTFOUND);
+	assert_int_equal(dlog_store_group_update(f->s, f->acc2, G1, &upd), DLOG_ENOTFOUND);
+	assert_int_equal(dlog_store_group_get(f->s, f->acc2, G1, group_cb, &p), DLOG_ENOTFOUND);
+	/* the list: creation order, paged by group id */
+	group_page(f, f->acc1, "limit=2&include=total_count", ids, &more, &total);
+	assert_string_equal(ids, G1 "," G2);
+	assert_true(more);
+	assert_int_equal(total, 3);
+	group_page(f, f->acc1, "limit=2&after=" G2, ids, &more, &total);
+	assert_string_equal(ids, G3);
+	assert_false(more);
+	group_page(f, f->acc1, "limit=2&order=DESC", ids, &more, &total);
+	assert_string_equal(ids, G3 "," G2);
+	assert_true(more);
+	group_page(f, f->acc1, "limit=2&order=DESC&after=" G2, ids, &more, &total);
+	assert_string_equal(ids, G1);
+	assert_false(more);
+	group_page(f, f->acc2, "include=total_count", ids, &more, &total);
+	assert_string_equal(ids, G4);
+	assert_int_equal(total, 1);
+	/* delete: gone, once; a foreign account cannot */
+	assert_int_equal(dlog_store_group_delete(f->s, f->acc2, G3), DLOG_ENOTFOUND);
+	assert_int_equal(dlog_store_group_delete(f->s, f->acc1, G3), 0);
+	assert_int_equal(dlog_store_group_delete(f->s, f->acc1, G3), DLOG_ENOTFOUND);
+	assert_non_null(strstr(dlog_store_errmsg(f->s), "no device group"));
+	assert_int_equal(dlog_store_group_get(f->s, f->acc1, G3, group_cb, &p), DLOG_ENOTFOUND);
+	group_page(f, f->acc1, "include=total_count", ids, &more, &total);
+	assert_string_equal(ids, G1 "," G2);
+	assert_int_equal(total, 2);
+	/* its name is free again */
+	assert_int_equal(group_new(f, f->acc1, G3, "east", NULL, NULL), 0);
+}
+
+static void test_group_members(void **state)
+{
+	struct fixture *f = *state;
+	struct mgroup *g1 = &mgroups[0], *g2 = &mgroups[1], *g4 = &mgroups[2];
+	struct dpage dp = {0};
+	struct dlog_query q;
+	bool more;
+	char qs[128];
+
+	load_dir_model(f);
+	assert_int_equal(group_new(f, f->acc1, G1, "north", NULL, NULL), 0);
+	assert_int_equal(group_new(f, f->acc1, G2, "south", NULL, NULL), 0);
+	assert_int_equal(group_new(f, f->acc2, G4, "north", NULL, NULL), 0);
+	*g1 = (struct mgroup){.id = G1, .account = f->acc1, .devs = {"dev-a", "NULL"}, .ndevs = 2};
+	*g2 = (struct mgroup){.id = G2, .account = f->acc1, .devs = {"dev-b"}, .ndevs = 1};
+	*g4 = (struct mgroup){.id = G4, .account = f->acc2, .devs = {"dev-a"}, .ndevs = 1};
+	nmgroups = 3;
+	member(f, f->acc1, G1, "dev-a", true, 0);
+	member(f, f->acc1, G1, "dev-a", true, 0); /* idempotent */
+	member(f, f->acc1, G1, "NULL", true, 0);
+	member(f, f->acc1, G1, devs[2], true, 0);
+	member(f, f->acc1, G1, devs[2], false, 0);
+	member(f, f->acc1, G1, devs[2], false, 0); /* idempotent */
+	member(f, f->acc1, G2, "dev-b", true, 0);
+	member(f, f->acc2, G4, "dev-a", true, 0);
+	assert_int_equal(group_read(f, f->acc1, G1).g[0].devices, 2);
+	assert_int_equal(group_read(f, f->acc2, G4).g[0].devices, 1);
+	/* unknown or foreign group or device: not found, named in the message */
+	member(f, f->acc1, G1, "nope", true, DLOG_ENOTFOUND);
+	assert_non_null(strstr(dlog_store_errmsg(f->s), "no device 'nope'"));
+	member(f, f->acc1, GX, "dev-a", true, DLOG_ENOTFOUND);
+	assert_non_null(strstr(dlog_store_errmsg(f->s), "no device group '" GX "'"));
+	member(f, f->acc2, G1, "dev-a", true, DLOG_ENOTFOUND);
+	member(f, f->acc2, G1, "dev-a", false, DLOG_ENOTFOUND);
+	member(f, f->acc2, G4, "dev-only-1", true, DLOG_ENOTFOUND);
+	/* the devices of a group, with filters and paging */
+	check_dev_walk(f, f->acc1, G1, "", 2, "ASC");
+	check_dev_walk(f, f->acc1, G1, "", 1000, "DESC");
+	check_dev_walk(f, f->acc1, G1, "id__neq=dev-a", 2, "ASC");
+	check_dev_walk(f, f->acc1, G2, "", 2, "ASC");
+	check_dev_walk(f, f->acc2, G4, "", 2, "ASC");
+	parse_ok("include=total_count", DLOG_DIALECT_DEVICES, &q);
+	assert_int_equal(dlog_store_device_query(f->s, f->acc2, G1, &q, dev_cb, &dp, &more, NULL),
+			 DLOG_ENOTFOUND);
+	assert_int_equal(dlog_store_device_query(f->s, f->acc1, GX, &q, dev_cb, &dp, &more, NULL),
+			 DLOG_ENOTFOUND);
+	assert_non_null(strstr(dlog_store_errmsg(f->s), "no device group"));
+	dlog_query_done(&q);
+	/* the events of a group's devices */
+	check_all_ways(f, "device_group_id=" G1, DLOG_DIALECT_EVENTS);
+	check_all_ways(f, "device_group_id__in=" G1 "," G2, DLOG_DIALECT_EVENTS);
+	check_all_ways(f, "device_group_id=" G4, DLOG_DIALECT_EVENTS);
+	check_all_ways(f, "device_group_id=" GX "&event_type__neq=SYS_106", DLOG_DIALECT_EVENTS);
+	check_walk(f, f->acc2, "device_group_id=" G4, DLOG_DIALECT_EVENTS, 2, "DESC");
+	snprintf(qs, sizeof(qs), "device_group_id=%s&device_id=dev-a", G1);
+	check_all_ways(f, qs, DLOG_DIALECT_EVENTS);
+	/* a deleted group takes its memberships along */
+	assert_int_equal(dlog_store_group_delete(f->s, f->acc1, G1), 0);
+	g1->ndevs = 0;
+	check_all_ways(f, "device_group_id__in=" G1 "," G2, DLOG_DIALECT_EVENTS);
+	member(f, f->acc1, G1, "dev-a", true, DLOG_ENOTFOUND);
+}
+
+/* ---- tests: campaign statistics ---- */
+
+struct cstat {
+	char code[32];
+	enum dlog_mtype mtype;
+	int64_t events, devices;
+	dlog_time first;
+};
+
+struct cpage {
+	size_t n;
+	struct cstat c[16];
+};
+
+static int camp_cb(void *arg, const struct dlog_campaign_code *k)
+{
+	struct cpage *p = arg;
+	struct cstat *c;
+
+	assert_true(p->n < 16);
+	c = &p->c[p->n++];
+	memset(c, 0, sizeof(*c));
+	snprintf(c->code, sizeof(c->code), "%s", k->event_type);
+	c->mtype = k->mtype;
+	c->events = k->events;
+	c->devices = k->devices;
+	c->first = k->first_at;
+	return 0;
+}
+
+static struct cstat *cstat_of(struct cpage *p, const char *code)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		if (strcmp(p->c[i].code, code) == 0)
+			return &p->c[i];
+	}
+	assert_true(p->n < 16);
+	memset(&p->c[p->n], 0, sizeof(p->c[0]));
+	snprintf(p->c[p->n].code, sizeof(p->c[0].code), "%s", code);
+	return &p->c[p->n++];
+}
+
+static int cstat_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct cstat *)a)->code, ((const struct cstat *)b)->code);
+}
+
+/* Per code of campaign camp in account: events, devices counted under the code of their latest
+ * event there, earliest date_time, the mtype of the code's first event. */
+static void model_campaign(int64_t account, const char *camp, struct cpage *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < nmodel; i++) {
+		const struct mev *m = &model[i];
+		const struct mev *last = NULL;
+		struct cstat *c;
+		bool seen = false;
+
+		if (m->account != account || m->camp == NULL || strcmp(m->camp, camp) != 0)
+			continue;
+		c = cstat_of(out, m->code);
+		if (c->events == 0 || m->ts < c->first)
+			c->first = m->ts;
+		if (c->events++ == 0)
+			c->mtype = m->mtype;
+		/* the device's first event in the campaign counts it, under its latest's code */
+		for (size_t k = 0; k < nmodel; k++) {
+			const struct mev *o = &model[k];
+
+			if (o->account != account || o->camp == NULL ||
+			    strcmp(o->camp, camp) != 0 || strcmp(o->dev, m->dev) != 0)
+				continue;
+			seen = seen || k < i;
+			if (mev_after(o, last))
+				last = o;
+		}
+		if (!seen)
+			cstat_of(out, last->code)->devices++;
+	}
+	qsort(out->c, out->n, sizeof(out->c[0]), cstat_cmp);
+}
+
+static void check_campaign(struct fixture *f, int64_t account, const char *camp)
+{
+	struct cpage want, got = {0};
+	int rc = dlog_store_campaign_stats(f->s, account, camp, camp_cb, &got);
+
+	model_campaign(account, camp, &want);
+	if (want.n == 0) {
+		assert_int_equal(rc, DLOG_ENOTFOUND);
+		return;
+	}
+	assert_int_equal(rc, 0);
+	if (got.n != want.n)
+		fail_msg("campaign %s: %zu codes, want %zu", camp, got.n, want.n);
+	for (size_t i = 0; i < want.n; i++) {
+		const struct cstat *g = &got.c[i], *w = &want.c[i];
+
+		if (strcmp(g->code, w->code) != 0 || g->mtype != w->mtype ||
+		    g->events != w->events || g->devices != w->devices || g->first != w->first)
+			fail_msg("campaign %s row %zu: %s mtype %d events %lld devices %lld"
+				 " first %lld; want %s %d %lld %lld %lld",
+				 camp, i, g->code, (int)g->mtype, (long long)g->events,
+				 (long long)g->devices, (long long)g->first, w->code, (int)w->mtype,
+				 (long long)w->events, (long long)w->devices, (long long)w->first);
+	}
+}
+
+static void check_campaigns(struct fixture *f)
+{
+	static const char *const all[] = {"camp-1", "camp-2", "camp-3", "camp-none"};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		check_campaign(f, f->acc1, all[i]);
+		check_campaign(f, f->acc2, all[i]);
+	}
+}
+
+static struct mev camp_event(int64_t account, const char *dev, const char *code,
+			     enum dlog_mtype mtype, dlog_time ts, const char *idem)
+{
+	struct mev m = {.account = account, .ts = ts, .dev = dev, .code = code, .mtype = mtype,
+			.cat = "SUCCESS", .descr = "", .camp = "camp-3", .idem = idem};
+	return m;
+}
+
+static void test_campaign_stats(void **state)
+{
+	struct fixture *f = *state;
+	struct mev b[4];
+	struct dlog_event ev[4];
+	struct dlog_append_result r[4];
+	size_t at = 99, base;
+
+	load_dir_model(f);
+	check_campaigns(f);
+	/* keyed events in a new campaign: a device moves codes, out of date_time order */
+	base = nmodel;
+	b[0] = camp_event(f->acc1, "dev-a", "UPD2_OK_18", DLOG_MTYPE_SUCCESS, T0 + 5 * HOUR, "c-1");
+	b[1] = camp_event(f->acc1, "dev-a", "UPD4_FAIL_7", DLOG_MTYPE_FAIL, T0 + 2 * HOUR, "c-2");
+	b[2] = camp_event(f->acc1, "dev-b", "UPD4_FAIL_7", DLOG_MTYPE_FAIL, T0 + 2 * HOUR, "c-3");
+	b[3] = camp_event(f->acc1, "dev-b", "UPD2_OK_18", DLOG_MTYPE_SUCCESS, T0 + 2 * HOUR, NULL);
+	for (size_t i = 0; i < 4; i++) {
+		model[nmodel++] = b[i];
+		ev[i] = ev_of(&b[i], 0);
+	}
+	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 4, r, NULL), 0);
+	for (size_t i = 0; i < 4; i++)
+		model[base + i].id = r[i].id;
+	check_campaigns(f);
+	check_directory(f, f->acc1);
+	/* the keyed ones again, twice in one batch: nothing changes */
+	ev[3] = ev[0];
+	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 4, r, NULL), 0);
+	for (size_t i = 0; i < 4; i++)
+		assert_true(r[i].duplicate);
+	check_campaigns(f);
+	check_directory(f, f->acc1);
+	/* a re-send with a new event: only the new one counts */
+	b[3] = camp_event(f->acc1, "dev-b", "UPD4_FAIL_7", DLOG_MTYPE_FAIL, T0 + 9 * HOUR, "c-4");
+	ev[0] = ev_of(&b[3], 0);
+	ev[1] = ev_of(&b[1], 0);
+	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 2, r, NULL), 0);
+	assert_false(r[0].duplicate);
+	assert_true(r[1].duplicate);
+	b[3].id = r[0].id;
+	model[nmodel++] = b[3];
+	check_campaigns(f);
+	check_directory(f, f->acc1);
+	/* a conflicting batch changes nothing, not even through its first event */
+	b[0].dev = "dev-new";
+	b[0].idem = NULL;
+	ev[0] = ev_of(&b[0], 0);
+	ev[1] = ev_of(&b[2], 1);
+	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 2, r, &at), DLOG_ECONFLICT);
+	assert_int_equal(at, 1);
+	check_campaigns(f);
+	check_directory(f, f->acc1);
+	/* account 2 has none of camp-3, then its own */
+	b[0] = camp_event(f->acc2, "dev-b", "UPD2_OK_18", DLOG_MTYPE_SUCCESS, T0, "c-1");
+	model[nmodel++] = b[0];
+	append_model(f, nmodel - 1, nmodel, 1);
+	check_campaigns(f);
+	check_directory(f, f->acc2);
+}
+
+/* ---- tests: the schema migration folds existing events in ---- */
+
+static void downgrade_to_v1(struct fixture *f)
+{
+	static const char *const cols[] = {"state",	"state_ts",   "first_ts", "last_ts",
+					   "last_seq",	"last_code",  "last_mtype", "last_camp",
+					   "last_camp_ts", "n0", "n1", "n2", "n3"};
+	char sql[1024] = "DROP TABLE group_members; DROP TABLE device_groups;"
+			 " DROP TABLE camp_codes; DROP TABLE camp_devices;";
+
+	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+		size_t n = strlen(sql);
+
+		snprintf(sql + n, sizeof(sql) - n, " ALTER TABLE devices DROP COLUMN %s;", cols[i]);
+	}
+	if (is_pg) {
+		size_t n = strlen(sql);
+
+		/* schema 1 compared device ids in the database's collation */
+		snprintf(sql + n, sizeof(sql) - n,
+			 " ALTER TABLE devices ALTER COLUMN device_id TYPE text COLLATE \"default\";"
+			 " UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+		pg_admin(f->url, sql);
+	} else {
+		sqlite3 *db;
+		char path[300];
+		size_t n = strlen(sql);
+
+		snprintf(sql + n, sizeof(sql) - n, " PRAGMA user_version=1;");
+		snprintf(path, sizeof(path), "%s/store.db", f->dir);
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+			fail_msg("downgrade: %s", sqlite3_errmsg(db));
+		sqlite3_close(db);
+	}
+}
+
+static void test_migration_backfill(void **state)
+{
+	struct fixture *f = *state;
+
+	load_dir_model(f);
+	dlog_store_close(f->s);
+	f->s = NULL;
+	downgrade_to_v1(f);
+	open_store(f);
+	check_directory(f, f->acc1);
+	check_directory(f, f->acc2);
+	check_campaigns(f);
+	/* appends go on from the folded-in rows */
+	model[nmodel] = model[1];
+	model[nmodel].ts = T0 + 99 * HOUR;
+	nmodel++;
+	append_model(f, nmodel - 1, nmodel, 1);
+	check_directory(f, model[1].account);
+	check_campaigns(f);
+}
+
+/* ---- tests: group commit ---- */
+
+#define SUBMITS 6
+
+struct submit_state {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done;
+};
+
+struct submit {
+	struct dlog_append_req req;
+	struct dlog_store *s;
+	struct mev m[2];
+	struct dlog_event ev[2];
+	struct dlog_append_result res[2];
+	int calls, submit_rc;
+	struct submit_state *st;
+};
+
+static void submit_done(struct dlog_append_req *req)
+{
+	struct submit *sb = req->arg;
+
+	pthread_mutex_lock(&sb->st->lock);
+	sb->calls++;
+	sb->st->done++;
+	pthread_cond_signal(&sb->st->cond);
+	pthread_mutex_unlock(&sb->st->lock);
+}
+
+static void *submitter(void *arg)
+{
+	struct submit *sb = arg;
+
+	sb->submit_rc = dlog_store_submit(sb->s, &sb->req);
+	return NULL;
+}
+
+static int mev_id_cmp(const void *a, const void *b)
+{
+	return dlog_id_cmp(&((const struct mev *)a)->id, &((const struct mev *)b)->id);
+}
+
+static void test_submit(void **state)
+{
+	struct fixture *f = *state;
+	struct submit_state st = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	struct submit sb[SUBMITS];
+	pthread_t th[SUBMITS];
+	struct mev k = keyed(f, "dev-k", "sk-1");
+	struct dlog_append_result first;
+	struct dpage dp = {0};
+	struct timespec until;
+
+	nmodel = 0;
+	nmgroups = 0;
+	model[nmodel++] = k;
+	append_model(f, 0, 1, 1);
+	first.id = model[0].id;
+	memset(sb, 0, sizeof(sb));
+	for (int i = 0; i < SUBMITS; i++) {
+		sb[i].s = f->s;
+		sb[i].st = &st;
+		for (int j = 0; j < 2; j++) {
+			sb[i].m[j] = keyed(f, all_devs[(i + j) % 5], NULL);
+			sb[i].m[j].account = i % 2 ? f->acc2 : f->acc1;
+			sb[i].m[j].ts = T0 + (i * 2 + j) * HOUR;
+			sb[i].m[j].camp = "camp-1";
+			sb[i].ev[j] = ev_of(&sb[i].m[j], 0);
+		}
+		sb[i].req = (struct dlog_append_req){.account_id = sb[i].m[0].account,
+						     .ev = sb[i].ev,
+						     .n = 2,
+						     .results = sb[i].res,
+						     .done = submit_done,
+						     .arg = &sb[i]};
+	}
+	/* request 2 reuses sk-1 with other content after a new event of a new device; request 4
+	 * re-sends sk-1 as it was (both of account 1, as sk-1) */
+	sb[2].m[0].dev = "dev-new";
+	sb[2].ev[0] = ev_of(&sb[2].m[0], 0);
+	sb[2].ev[1] = ev_of(&k, 2);
+	sb[4].m[0] = k;
+	sb[4].ev[0] = ev_of(&k, 0);
+	for (int i = 0; i < SUBMITS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, submitter, &sb[i]), 0);
+	for (int i = 0; i < SUBMITS; i++)
+		pthread_join(th[i], NULL);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 60;
+	pthread_mutex_lock(&st.lock);
+	while (st.done < SUBMITS)
+		assert_int_equal(pthread_cond_timedwait(&st.cond, &st.lock, &until), 0);
+	pthread_mutex_unlock(&st.lock);
+	/* closing drains the committer: no late second done() */
+	dlog_store_close(f->s);
+	open_store(f);
+	for (int i = 0; i < SUBMITS; i++) {
+		assert_int_equal(sb[i].submit_rc, 0);
+		assert_int_equal(sb[i].calls, 1);
+		if (i == 2) {
+			assert_int_equal(sb[i].req.rc, DLOG_ECONFLICT);
+			assert_int_equal(sb[i].req.conflict_index, 1);
+			continue;
+		}
+		assert_int_equal(sb[i].req.rc, 0);
+		for (int j = 0; j < 2; j++) {
+			if (i == 4 && j == 0) {
+				assert_true(sb[i].res[0].duplicate);
+				assert_int_equal(dlog_id_cmp(&sb[i].res[0].id, &first.id), 0);
+				continue;
+			}
+			assert_false(sb[i].res[j].duplicate);
+			sb[i].m[j].id = sb[i].res[j].id;
+			model[nmodel++] = sb[i].m[j];
+		}
+	}
+	/* the requests committed in whatever order they were queued: the model goes by id */
+	qsort(model, nmodel, sizeof(model[0]), mev_id_cmp);
+	/* what committed is exactly the model: events, directory, campaign counters */
+	check_walk(f, f->acc1, "", DLOG_DIALECT_EVENTS, 1000, "ASC");
+	check_walk(f, f->acc2, "", DLOG_DIALECT_EVENTS, 3, "DESC");
+	check_directory(f, f->acc1);
+	check_directory(f, f->acc2);
+	check_campaigns(f);
+	/* the failed request's new device never came to be */
+	assert_int_equal(dlog_store_device_get(f->s, f->acc1, "dev-new", dev_cb, &dp),
+			 DLOG_ENOTFOUND);
+}
+
 int main(void)
 {
 	const char *env = getenv("DLOG_TEST_STORE");
@@ -1234,6 +2200,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_query_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tenant_isolation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_summary, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_query, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_crud, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_members, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_campaign_stats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_backfill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_submit, setup, teardown),
 	};
 
 	is_pg = env != NULL &&

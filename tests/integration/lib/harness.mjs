@@ -1,5 +1,6 @@
 // Integration harness: starts the real devicelog daemon on 127.0.0.1 with a random port and a
-// temporary SQLite store, creates access keys with the real CLI, and speaks plain HTTP to it.
+// temporary store (a SQLite file, or a fresh PostgreSQL database: DEVICELOG_TEST_STORE_URL_BASE
+// below), creates access keys with the real CLI, and speaks plain HTTP to it.
 //
 // Every test file does:
 //   const d = await startDaemon({ accounts: { A: ['read', 'write', 'admin'] } });
@@ -18,6 +19,40 @@ export const BIN = path.resolve(process.env.DEVICELOG_BIN || 'build/devicelog');
 export const HEX32 = /^[0-9a-f]{32}$/;
 // Timestamps on the wire: always 6 fraction digits and Z (SPEC §1).
 export const TS6 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
+
+// DEVICELOG_TEST_STORE_URL_BASE: the URL of a database on a PostgreSQL server
+// (scripts/test-integration-pg.sh passes what scripts/pg.sh prints). Each daemon then gets a fresh
+// database of its own on that server, dropped at cleanup, instead of a temporary SQLite file.
+export const STORE_URL_BASE = process.env.DEVICELOG_TEST_STORE_URL_BASE || '';
+export const ON_PG = STORE_URL_BASE !== '';
+
+function psql(url, sql) {
+	const r = spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', url, '-c', sql], { encoding: 'utf8', timeout: 60_000 });
+	if (r.error) throw r.error;
+	if (r.status !== 0) throw new Error(`psql ${sql}: ${r.stderr}`);
+	return r.stdout;
+}
+
+// A new empty database on the server of STORE_URL_BASE; returns {url, name}.
+export function freshPgStore() {
+	const name = 'dlog_it_' + Math.random().toString(16).slice(2, 14);
+	psql(STORE_URL_BASE, `CREATE DATABASE ${name}`);
+	const m = /^(postgres(?:ql)?:\/\/[^/?]*\/)([^?]*)(.*)$/.exec(STORE_URL_BASE);
+	if (!m) throw new Error(`DEVICELOG_TEST_STORE_URL_BASE is not a postgresql:// URL: ${STORE_URL_BASE}`);
+	return { url: m[1] + name + m[3], name };
+}
+
+export function dropPgStore(name) {
+	psql(STORE_URL_BASE, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+}
+
+// A store URL for a test in dir: a file there, or a fresh PostgreSQL database (a Daemon made with
+// its pgName drops it at cleanup).
+export function storeFor(dir) {
+	if (!ON_PG) return { url: 'sqlite:' + path.join(dir, 'store.db'), pgName: null };
+	const p = freshPgStore();
+	return { url: p.url, pgName: p.name };
+}
 
 const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 10_000;
@@ -75,9 +110,10 @@ function parseBody(text) {
 }
 
 export class Daemon {
-	constructor(dir, store) {
+	constructor(dir, store, pgName = null) {
 		this.dir = dir;
-		this.store = store; // "sqlite:/tmp/.../store.db"
+		this.store = store; // "sqlite:/tmp/.../store.db" or a fresh PostgreSQL database's URL
+		this.pgName = pgName; // that database's name, dropped at cleanup
 		this.keys = {}; // keys[account][scope] = "ak_..."
 		this.keyIds = {}; // keyIds[account][scope] = 32 hex
 		this.proc = null;
@@ -172,6 +208,7 @@ export class Daemon {
 			await this.stop();
 		} finally {
 			fs.rmSync(this.dir, { recursive: true, force: true });
+			if (this.pgName) dropPgStore(this.pgName);
 		}
 	}
 
@@ -255,7 +292,8 @@ export class Daemon {
 // the daemon. Keys are created before the first start, so the store is not empty then.
 export async function startDaemon({ accounts = { A: ['read', 'write', 'admin'] } } = {}) {
 	const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'devicelog-it-'));
-	const d = new Daemon(dir, 'sqlite:' + path.join(dir, 'store.db'));
+	const st = storeFor(dir);
+	const d = new Daemon(dir, st.url, st.pgName);
 	try {
 		for (const [acct, scopes] of Object.entries(accounts)) for (const s of scopes) d.addKey(acct, s);
 		await d.start();
