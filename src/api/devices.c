@@ -46,6 +46,10 @@ int dlog_api_query_error(struct dlog_req *r, const struct dlog_query_error *qe, 
 	if (rc != DLOG_EINVAL)
 		return dlog_http_error(r, rc, "cannot parse the query");
 	dlog_http_error_field(r, qe->name, "%s", qe->message);
+	/* SDKs show only the message (the JS SDK's error is the API's message): name the
+	 * parameter in it too, unless the message already starts with it */
+	if (qe->name[0] != '\0' && strncmp(qe->message, qe->name, strlen(qe->name)) != 0)
+		return dlog_http_error(r, rc, "%s: %s", qe->name, qe->message);
 	return dlog_http_error(r, rc, "%s", qe->message);
 }
 

@@ -54,18 +54,6 @@ static int write_row(void *arg, const struct dlog_event *e)
 	return w->err;
 }
 
-static int query_error(struct dlog_req *r, const struct dlog_query_error *qe, int rc)
-{
-	if (rc != DLOG_EINVAL)
-		return dlog_http_error(r, rc, "cannot parse the query");
-	dlog_http_error_field(r, qe->name, "%s", qe->message);
-	/* SDKs show only the message (the JS SDK's error is the API's message): name the
-	 * parameter in it too, unless the message already starts with it */
-	if (qe->name[0] != '\0' && strncmp(qe->message, qe->name, strlen(qe->name)) != 0)
-		return dlog_http_error(r, rc, "%s: %s", qe->name, qe->message);
-	return dlog_http_error(r, rc, "%s", qe->message);
-}
-
 static int list(struct dlog_req *r, enum dlog_query_dialect dialect)
 {
 	struct dlog_query q;
@@ -76,7 +64,7 @@ static int list(struct dlog_req *r, enum dlog_query_dialect dialect)
 	int rc = dlog_query_parse(r->query, r->query_len, dialect, &q, &qe);
 
 	if (rc != 0)
-		return query_error(r, &qe, rc);
+		return dlog_api_query_error(r, &qe, rc);
 	dlog_jw_init(&w, &r->out);
 	dlog_jw_obj(&w);
 	dlog_jw_kstr(&w, "object", "list");

@@ -111,9 +111,7 @@ int dlog_api_events_stream(struct dlog_req *r)
 	rc = dlog_query_parse(r->query, r->query_len, DLOG_DIALECT_EVENTS, &s->q, &qe);
 	if (rc != 0) {
 		free(s);
-		if (rc == DLOG_EINVAL)
-			dlog_http_error_field(r, qe.name, "%s", qe.message);
-		return dlog_http_error(r, rc, "%s", rc == DLOG_EINVAL ? qe.message : "bad query");
+		return dlog_api_query_error(r, &qe, rc);
 	}
 	rc = start_cursor(r, s);
 	if (rc != 0) {

@@ -137,9 +137,7 @@ int dlog_api_events_summary(struct dlog_req *r)
 		return rc;
 	rc = dlog_query_parse(r->query, r->query_len, DLOG_DIALECT_EVENTS, &q, &qe);
 	if (rc != 0) {
-		if (rc == DLOG_EINVAL)
-			dlog_http_error_field(r, qe.name, "%s", qe.message);
-		return dlog_http_error(r, rc, "%s", rc == DLOG_EINVAL ? qe.message : "bad query");
+		return dlog_api_query_error(r, &qe, rc);
 	}
 	rc = default_period(&q);
 	memset(&a, 0, sizeof(a));

@@ -902,42 +902,6 @@ static int append_all(struct ctx *c, int64_t account_id, const struct dlog_event
 	return 0;
 }
 
-static int sqlite_append(void *vctx, int64_t account_id, const struct dlog_event *ev, size_t n,
-			 struct dlog_append_result *results, size_t *conflict_index)
-{
-	struct ctx *c = vctx;
-	uint64_t seq0;
-	dlog_time now = dlog_time_now();
-	char mark[96];
-	int rc;
-
-	pthread_mutex_lock(&c->wlock);
-	seq0 = c->next_seq;
-	/* created never goes backwards, so id order (seq, created) stays creation order even if
-	 * the clock steps back */
-	if (now > c->last_created)
-		c->last_created = now;
-	rc = exec(c->w.db, "BEGIN IMMEDIATE");
-	if (rc != 0)
-		goto out;
-	rc = append_all(c, account_id, ev, n, results, conflict_index);
-	if (rc == 0 && c->next_seq != seq0) {
-		snprintf(mark, sizeof(mark),
-			 "INSERT OR REPLACE INTO meta VALUES('last_seq', %llu)",
-			 (unsigned long long)(c->next_seq - 1));
-		rc = exec(c->w.db, mark);
-	}
-	if (rc == 0)
-		rc = exec(c->w.db, "COMMIT");
-	if (rc != 0) {
-		sqlite3_exec(c->w.db, "ROLLBACK", NULL, NULL, NULL);
-		c->next_seq = seq0;
-	}
-out:
-	pthread_mutex_unlock(&c->wlock);
-	return rc;
-}
-
 /* Group commit: every request in one transaction, each inside its own savepoint so a failing
  * request is undone alone; one durable COMMIT for all. */
 static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t n)
@@ -950,6 +914,8 @@ static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t
 
 	pthread_mutex_lock(&c->wlock);
 	group_seq0 = c->next_seq;
+	/* created never goes backwards, so id order (seq, created) stays creation order even if
+	 * the clock steps back */
 	if (now > c->last_created)
 		c->last_created = now;
 	rc = exec(c->w.db, "BEGIN IMMEDIATE");
@@ -986,6 +952,24 @@ static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t
 	}
 out:
 	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
+/* One request alone: the same path as a group of one. */
+static int sqlite_append(void *vctx, int64_t account_id, const struct dlog_event *ev, size_t n,
+			 struct dlog_append_result *results, size_t *conflict_index)
+{
+	struct dlog_append_req req = {.account_id = account_id, .ev = ev, .n = n,
+				      .results = results};
+	struct dlog_append_req *one = &req;
+	int rc = sqlite_append_group(vctx, &one, 1);
+
+	if (rc == 0)
+		rc = req.rc;
+	if (rc == DLOG_ECONFLICT && conflict_index != NULL)
+		*conflict_index = req.conflict_index;
+	if (req.rc != 0 && rc == req.rc)
+		snprintf(errmsg, sizeof(errmsg), "%s", req.errmsg);
 	return rc;
 }
 

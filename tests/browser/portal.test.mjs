@@ -168,15 +168,12 @@ describe('portal', () => {
 		await page.keyboard.press('ArrowRight');
 		assert.equal(await page.getAttribute('#tab-device', 'aria-selected'), 'true');
 		await page.waitForSelector('#device-facts[data-state]');
-		const life = await d.get('/v3/device-events/', [['device_id', device],
-			['event_type__in', 'SYS_105,SYS_106,SYS_107'], ['order', 'DESC'], ['limit', 2]]);
-		const want = life.data.length
-			? { SYS_105: 'deregistered', SYS_106: 'registered', SYS_107: 'bootstrapped' }[life.data[0].event_type]
-			: 'unknown';
-		assert.equal(await page.getAttribute('#device-facts', 'data-state'), want);
+		const dev = await d.get(`/v3/devices/${device}/`);
+		assert.equal(await page.getAttribute('#device-facts', 'data-state'), dev.state);
 		const oldest = await d.get('/v3/device-events/', [['device_id', device], ['order', 'ASC'], ['limit', 2]]);
 		const firstSeen = await page.locator('#device-facts dt:text("First seen") + dd time').getAttribute('datetime');
 		assert.equal(firstSeen, oldest.data[0].date_time);
+		assert.equal(firstSeen, dev.created_at);
 		await screenshot(page, 'device-tab.png');
 
 		// Escape closes the pane and gives focus back
