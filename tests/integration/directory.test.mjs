@@ -383,6 +383,9 @@ describe('device directory', () => {
 			}
 			assert.deepEqual(got, want, order);
 		}
+		const lim = await d.get('/v3/devices/?limit=1', d.keys.A.read);
+		assert.equal(lim.body.limit, 2, 'limit is clamped, not rejected');
+		assert.equal(lim.body.data.length, 2);
 		// an id that is no device pages by position
 		for (const [after, order] of [
 			['c-305', 'ASC'],
@@ -750,6 +753,16 @@ describe('device groups', () => {
 		for (const m of got) assert.equal(m.data.id, m.id);
 	});
 
+	test('device_group_id on the summary', async () => {
+		const n = G.north.id;
+		const devs = members.get(n);
+		const want = { SUCCESS: 0, FAIL: 0, SKIPPED: 0, INFO: 0 };
+		for (const e of model.A) if (devs.has(e.device_id)) want[MTYPE[e.event_type]]++;
+		const r = await d.get(`/v3/device-events/summary?device_group_id=${n}&date_time__gte=2026-01-01T00:00:00Z`, d.keys.A.read);
+		assert.equal(r.status, 200, r.text);
+		assert.deepEqual(r.body.totals, want);
+	});
+
 	test('delete: 204, then 404 everywhere; the devices and events stay', async () => {
 		const id = G.south.id;
 		const evs = groupEventIds([id]);
@@ -795,7 +808,9 @@ async function readSSE(p, key, want, { ms = 5000, quietMs = 400 } = {}) {
 			if (out.length >= want && quiet === null) quiet = now + quietMs;
 			const limit = quiet ?? deadline;
 			if (now >= Math.min(limit, deadline)) break;
-			const c = await Promise.race([reader.read(), sleep(Math.min(limit, deadline) - now).then(() => null)]);
+			let timer;
+			const c = await Promise.race([reader.read(), new Promise((r) => (timer = setTimeout(() => r(null), Math.min(limit, deadline) - now)))]);
+			clearTimeout(timer);
 			if (c === null || c.done) break;
 			buf += dec.decode(c.value, { stream: true }).replace(/\r\n/g, '\n');
 			let i;

@@ -114,6 +114,7 @@ export class Daemon {
 		this.dir = dir;
 		this.store = store; // "sqlite:/tmp/.../store.db" or a fresh PostgreSQL database's URL
 		this.pgName = pgName; // that database's name, dropped at cleanup
+		this.serveArgs = []; // more `serve` options, e.g. ['--retention-days', '30']
 		this.keys = {}; // keys[account][scope] = "ak_..."
 		this.keyIds = {}; // keyIds[account][scope] = 32 hex
 		this.proc = null;
@@ -138,7 +139,7 @@ export class Daemon {
 		this.stderr = '';
 		this.exit = null;
 		this.starts++;
-		const proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--store', this.store], {
+		const proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--store', this.store, ...this.serveArgs], {
 			stdio: ['ignore', 'pipe', 'pipe'],
 		});
 		this.proc = proc;
@@ -182,8 +183,13 @@ export class Daemon {
 	async stop() {
 		if (!this.proc || this.exit) return this.exit;
 		this.proc.kill('SIGTERM');
-		const t = sleep(STOP_TIMEOUT_MS).then(() => 'timeout');
+		// a cleared timer: a pending one would keep the test process alive for 10 s
+		let timer;
+		const t = new Promise((resolve) => {
+			timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS);
+		});
 		const r = await Promise.race([this.exited, t]);
+		clearTimeout(timer);
 		if (r === 'timeout') {
 			this.proc.kill('SIGKILL');
 			await this.exited;
