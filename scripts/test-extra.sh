@@ -11,3 +11,4 @@ suite progress tests/ops/test_progress.sh
 suite man tests/ops/test_man.sh
 suite install tests/ops/test_install.sh
 suite package tests/ops/test_deb.sh
+suite integration-postgresql scripts/test-integration-pg.sh

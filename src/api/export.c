@@ -31,8 +31,8 @@ int dlog_export_format_parse(const char *s, size_t len, enum dlog_export_format 
 
 /* The CSV columns, in order; the header row names them. */
 static const char csv_header[] = "id,device_id,date_time,created_at,event_type,"
-				 "event_type_description,event_type_category,description,"
-				 "state_change,campaign_id,data,idempotency_key\r\n";
+                                 "event_type_description,event_type_category,description,"
+                                 "state_change,campaign_id,data,idempotency_key\r\n";
 
 /* One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break, quotes
  * doubled. NULL is the empty field. */
@@ -68,9 +68,11 @@ static int data_json(struct dlog_buf *b, const struct dlog_event *e)
 	int rc = dlog_buf_addc(b, '{');
 
 	if (rc == 0 && e->campaign_id != NULL) {
-		rc = dlog_buf_adds(b, "\"campaign_id\":");
+		rc = dlog_buf_adds(b, "\"campaign_id\":\"");
 		if (rc == 0)
 			rc = dlog_json_escape(b, e->campaign_id, strlen(e->campaign_id));
+		if (rc == 0)
+			rc = dlog_buf_addc(b, '"');
 	}
 	/* data_extra is a JSON object written by ingest: its members follow */
 	if (rc == 0 && e->data_extra != NULL && strlen(e->data_extra) > 2) {
@@ -138,12 +140,13 @@ static int ndjson_row(struct dlog_buf *b, const struct dlog_event *e)
 
 /* ---- the walk, one page per step ---- */
 
-struct export {
+struct export
+{
 	struct dlog_store *store;
 	int64_t account_id;
 	struct dlog_query q; /* owned; q.after is the cursor: the last event written */
 	enum dlog_export_format format;
-	bool started;        /* the CSV header is out */
+	bool started; /* the CSV header is out */
 	struct dlog_buf *out;
 	uint64_t rows;
 };
@@ -190,7 +193,7 @@ static int export_step(struct export *x, struct dlog_buf *out)
 /* Take over q (the caller's copy is cleared): paging by cursor from q's own after, in q's
  * order; limit and include_total do not apply. */
 static void export_init(struct export *x, struct dlog_store *s, int64_t account_id,
-			struct dlog_query *q, enum dlog_export_format format)
+                        struct dlog_query *q, enum dlog_export_format format)
 {
 	memset(x, 0, sizeof(*x));
 	x->store = s;
@@ -203,8 +206,8 @@ static void export_init(struct export *x, struct dlog_store *s, int64_t account_
 }
 
 int dlog_export(struct dlog_store *s, int64_t account_id, struct dlog_query *q,
-		enum dlog_export_format format, dlog_export_write_fn write, void *arg,
-		uint64_t *rows)
+                enum dlog_export_format format, dlog_export_write_fn write, void *arg,
+                uint64_t *rows)
 {
 	struct export x;
 	struct dlog_buf out;
@@ -247,7 +250,7 @@ static const struct dlog_stream_ops export_ops = {produce, done, false};
 /* Split format= off the query string: the rest is the list's grammar, which refuses unknown
  * keys. *rest is malloc'd (the raw text, still percent-encoded). */
 static int take_format(struct dlog_req *r, enum dlog_export_format *format, char **rest,
-		       size_t *rest_len)
+                       size_t *rest_len)
 {
 	const char *p = r->query, *end = r->query + r->query_len;
 	struct dlog_buf b;
@@ -262,7 +265,8 @@ static int take_format(struct dlog_req *r, enum dlog_export_format *format, char
 		if ((size_t)(pe - p) >= 7 && strncmp(p, "format=", 7) == 0) {
 			if (dlog_export_format_parse(p + 7, (size_t)(pe - p - 7), format) != 0) {
 				dlog_http_error_field(r, "format", "must be ndjson or csv");
-				rc = dlog_http_error(r, DLOG_EINVAL, "format must be ndjson or csv");
+				rc =
+				    dlog_http_error(r, DLOG_EINVAL, "format must be ndjson or csv");
 			}
 		} else if (pe > p) {
 			if (b.len > 0)
@@ -307,10 +311,10 @@ int dlog_api_events_export(struct dlog_req *r)
 	rc = dlog_http_stream(r, &export_ops, x);
 	if (rc != 0)
 		return rc;
-	r->resp_type = format == DLOG_EXPORT_CSV ? "text/csv; charset=utf-8"
-						 : "application/x-ndjson";
+	r->resp_type =
+	    format == DLOG_EXPORT_CSV ? "text/csv; charset=utf-8" : "application/x-ndjson";
 	r->disposition = format == DLOG_EXPORT_CSV
-				 ? "attachment; filename=\"device-events.csv\""
-				 : "attachment; filename=\"device-events.ndjson\"";
+	                     ? "attachment; filename=\"device-events.csv\""
+	                     : "attachment; filename=\"device-events.ndjson\"";
 	return 0;
 }

@@ -67,6 +67,11 @@ enum opt_id {
 	OPT_FILTER,
 	OPT_FROM,
 	OPT_TO,
+	OPT_RATE_KEY,
+	OPT_RATE_KEY_BURST,
+	OPT_RATE_IP,
+	OPT_RATE_IP_BURST,
+	OPT_METRICS_LISTEN,
 	OPT_HELP,
 	NOPTS
 };
@@ -131,6 +136,20 @@ static const struct opt options[NOPTS] = {
     [OPT_FROM] = {"from", T_STR, NULL, 0, 0, C_COPY, false, "URL", "copy: the source store"},
     [OPT_TO] = {"to", T_STR, NULL, 0, 0, C_COPY, false, "URL",
                 "copy: the target store (its accounts must have no events yet)"},
+    /* defaults: DLOG_RATE_* of base/limits.h (why those values is said there) */
+    [OPT_RATE_KEY] = {"rate-key", T_INT, "1000", 0, 1000000, C_SERVE | C_CONFIG, true, "N",
+                      "requests per second per access key (0: no limit)"},
+    [OPT_RATE_KEY_BURST] = {"rate-key-burst", T_INT, "2000", 1, 10000000, C_SERVE | C_CONFIG,
+                            true, "N", "requests one key may send at once above its rate"},
+    [OPT_RATE_IP] = {"rate-ip", T_INT, "50", 0, 1000000, C_SERVE | C_CONFIG, true, "N",
+                     "requests per second per client address without a valid key (0: no "
+                     "limit)"},
+    [OPT_RATE_IP_BURST] = {"rate-ip-burst", T_INT, "100", 1, 10000000, C_SERVE | C_CONFIG,
+                           true, "N", "requests one address may send at once without a key"},
+    [OPT_METRICS_LISTEN] = {"metrics-listen", T_STR, NULL, 0, 0, C_SERVE | C_CONFIG, true,
+                            "HOST:PORT",
+                            "also serve /metrics and /health, without a key, on this "
+                            "(private) address"},
     [OPT_HELP] = {"help", T_BOOL, "false", 0, 0, C_ALL, false, NULL, "show this help"},
 };
 
@@ -800,7 +819,9 @@ static void reload(const struct command *cmd, int argc, char **argv, struct dlog
                    const struct conf *running)
 {
 	static const enum opt_id restart_only[] = {OPT_LISTEN, OPT_STORE, OPT_THREADS, OPT_QUIET,
-	                                           OPT_TRUST_PROXY, OPT_RETENTION_DAYS};
+	                                           OPT_TRUST_PROXY, OPT_RETENTION_DAYS,
+	                                           OPT_RATE_KEY, OPT_RATE_KEY_BURST, OPT_RATE_IP,
+	                                           OPT_RATE_IP_BURST, OPT_METRICS_LISTEN};
 	struct conf *c = NULL;
 	char err[512];
 
@@ -864,6 +885,12 @@ static int cmd_serve(struct conf *c, int argc, char **argv)
 	cfg.tls_key = str(c, OPT_TLS_KEY);
 	cfg.log_requests = !num(c, OPT_QUIET);
 	cfg.trust_proxy = num(c, OPT_TRUST_PROXY) != 0;
+	/* 0 on the command line turns a limit off; in the server's config 0 means the default */
+	cfg.rate_key = num(c, OPT_RATE_KEY) ? (int)num(c, OPT_RATE_KEY) : -1;
+	cfg.rate_key_burst = (int)num(c, OPT_RATE_KEY_BURST);
+	cfg.rate_ip = num(c, OPT_RATE_IP) ? (int)num(c, OPT_RATE_IP) : -1;
+	cfg.rate_ip_burst = (int)num(c, OPT_RATE_IP_BURST);
+	cfg.metrics_listen = str(c, OPT_METRICS_LISTEN);
 	rc = dlog_server_start(&cfg, &srv, err, sizeof(err));
 	if (rc != 0) {
 		dlog_log(DLOG_LOG_ERR, "%s", err);

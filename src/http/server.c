@@ -767,7 +767,7 @@ static int start_metrics(struct dlog_server *srv, char *errbuf, size_t errlen)
 		return DLOG_EIO;
 	}
 	srv->mport = bound_port(srv->md);
-	dlog_log(DLOG_LOG_INFO, "metrics listening on http://%.*s:%u/metrics",
+	dlog_log(DLOG_LOG_INFO, "serving /metrics and /health without a key on http://%.*s:%u",
 		 (int)(strrchr(srv->cfg.metrics_listen, ':') - srv->cfg.metrics_listen),
 		 srv->cfg.metrics_listen, srv->mport);
 	return 0;

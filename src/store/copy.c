@@ -35,7 +35,7 @@ struct batch {
 
 struct copy {
 	struct dlog_store *from, *to;
-	int64_t src, dst;        /* account ids */
+	int64_t src, dst; /* account ids */
 	const char *account;
 	struct dlog_copy_stats *st;
 	dlog_copy_progress_fn progress;
@@ -118,7 +118,7 @@ static int copy_members(struct copy *c, const struct dlog_group *g)
 		q.after_key = cursor;
 		m.n = 0;
 		rc = dlog_store_device_query(c->from, c->src, g->id, &q, copy_member, &m, &more,
-					     &total);
+		                             &total);
 		if (m.n == 0)
 			break;
 	}
@@ -229,8 +229,8 @@ static int hold(void *arg, const struct dlog_event *e)
 	struct batch *b = arg;
 	struct held *h = &b->h[b->n];
 	size_t need = len0(e->device_id) + len0(e->event_type) + len0(e->category) +
-		      len0(e->description) + len0(e->campaign_id) + len0(e->data_extra) +
-		      len0(e->idempotency_key);
+	              len0(e->description) + len0(e->campaign_id) + len0(e->data_extra) +
+	              len0(e->idempotency_key);
 	char *at;
 
 	h->mem = malloc(need + 1);
@@ -264,19 +264,23 @@ static int flush(struct copy *c)
 	rc = dlog_store_idem_hashes(c->from, c->src, b->keys, b->n, b->hashes, b->found);
 	if (rc != 0)
 		return say(c, rc, "account '%s': reading idempotency hashes: %s",
-			   dlog_store_errmsg(c->from));
+		           dlog_store_errmsg(c->from));
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->keys[i] == NULL)
 			continue;
 		if (!b->found[i])
-			return say(c, DLOG_ESTORE, "account '%s': idempotency key '%.128s' has no "
-				   "hash in the source store", b->keys[i]);
+			return say(c, DLOG_ESTORE,
+			           "account '%s': idempotency key '%.128s' has no "
+			           "hash in the source store",
+			           b->keys[i]);
 		b->ev[i].content_hash = b->hashes[i];
 	}
 	rc = dlog_store_append(c->to, c->dst, b->ev, b->n, b->res, &conflict);
 	if (rc == DLOG_ECONFLICT)
-		return say(c, rc, "account '%s': idempotency key '%.128s' is used in the target "
-			   "for other content", b->keys[conflict]);
+		return say(c, rc,
+		           "account '%s': idempotency key '%.128s' is used in the target "
+		           "for other content",
+		           b->keys[conflict]);
 	if (rc != 0)
 		return say(c, rc, "account '%s': writing events: %s", dlog_store_errmsg(c->to));
 	for (size_t i = 0; i < b->n; i++) {
@@ -300,7 +304,7 @@ static int copy_events(struct copy *c)
 		rc = dlog_store_query(c->from, c->src, &q, hold, &c->b, &more, NULL);
 		if (rc != 0) {
 			rc = say(c, rc, "account '%s': reading events: %s",
-				 dlog_store_errmsg(c->from));
+			         dlog_store_errmsg(c->from));
 			break;
 		}
 		if (c->b.n == 0)
@@ -324,8 +328,10 @@ static int target_empty(struct copy *c)
 	if (rc != 0)
 		return say(c, rc, "account '%s': reading the target: %s", dlog_store_errmsg(c->to));
 	if (!empty)
-		return say(c, DLOG_ECONFLICT, "account '%s' has events in the target already%s: "
-			   "copy fills an empty account", "");
+		return say(c, DLOG_ECONFLICT,
+		           "account '%s' has events in the target already%s: "
+		           "copy fills an empty account",
+		           "");
 	return 0;
 }
 
@@ -352,7 +358,7 @@ static int copy_account(struct copy *c)
 	rc = each_group(c, copy_members);
 	if (rc != 0)
 		return say(c, rc, "account '%s': copying group members: %s",
-			   dlog_store_errmsg(c->to));
+		           dlog_store_errmsg(c->to));
 	return 0;
 }
 
@@ -380,11 +386,17 @@ static int each_account(void *arg, int64_t id, const char *name)
 }
 
 int dlog_store_copy(struct dlog_store *from, struct dlog_store *to, const char *account,
-		    dlog_copy_progress_fn progress, void *arg, struct dlog_copy_stats *st,
-		    char *err, size_t errlen)
+                    dlog_copy_progress_fn progress, void *arg, struct dlog_copy_stats *st,
+                    char *err, size_t errlen)
 {
-	struct copy c = {.from = from, .to = to, .st = st, .progress = progress, .arg = arg,
-			 .err = err, .errlen = errlen, .account = account ? account : ""};
+	struct copy c = {.from = from,
+	                 .to = to,
+	                 .st = st,
+	                 .progress = progress,
+	                 .arg = arg,
+	                 .err = err,
+	                 .errlen = errlen,
+	                 .account = account ? account : ""};
 	struct which w = {.c = &c, .only = account};
 	int rc;
 

@@ -55,7 +55,7 @@ static void pass(struct dlog_retention *r)
 
 		if (rc != 0) {
 			dlog_log(DLOG_LOG_WARNING, "retention: %s; trying again later",
-				 dlog_store_errmsg(r->store));
+			         dlog_store_errmsg(r->store));
 			break;
 		}
 		total += n;
@@ -65,7 +65,7 @@ static void pass(struct dlog_retention *r)
 	}
 	if (total > 0)
 		dlog_log(DLOG_LOG_INFO, "retention: removed %lld events created before %s",
-			 (long long)total, dlog_time_format(cutoff, when));
+		         (long long)total, dlog_time_format(cutoff, when));
 }
 
 static void *retention_main(void *arg)

@@ -101,6 +101,7 @@ before(async () => {
 		summary_status_id: 'fail',
 		event_type_id: 'upd4_fail_24',
 		asset: 'index.html',
+		api_key_id: d.keyIds.A.read,
 	});
 });
 

@@ -2179,6 +2179,282 @@ static void test_submit(void **state)
 			 DLOG_ENOTFOUND);
 }
 
+/* ---- tests: devicelog copy and retention (store ops of issue 7) ---- */
+
+struct dumped {
+	int n;
+	struct dlog_key_info k[8];
+	uint8_t h[8][32];
+};
+
+static int dump_cb(void *arg, const struct dlog_key_info *k, const uint8_t hash[32])
+{
+	struct dumped *d = arg;
+
+	if (d->n < 8) {
+		d->k[d->n] = *k;
+		memcpy(d->h[d->n++], hash, 32);
+	}
+	return 0;
+}
+
+static void test_key_dump_import(void **state)
+{
+	struct fixture *f = *state, g = {0};
+	struct dlog_key_info a = key_info("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", f->acc1,
+					  DLOG_SCOPE_WRITE, "ingest", T0);
+	struct dlog_key_info b = key_info("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", f->acc1,
+					  DLOG_SCOPE_READ, "gone", T0 + 1);
+	struct dlog_key_info c = key_info("cccccccccccccccccccccccccccccccc", f->acc2,
+					  DLOG_SCOPE_ADMIN, "", T0 + 2);
+	struct dumped d = {0}, again = {0};
+	struct dlog_key_info out;
+	uint8_t hash[32];
+	int64_t acc;
+
+	assert_int_equal(dlog_store_key_add(f->s, &a, hash_of(1)), 0);
+	assert_int_equal(dlog_store_key_add(f->s, &b, hash_of(2)), 0);
+	assert_int_equal(dlog_store_key_add(f->s, &c, hash_of(3)), 0);
+	assert_int_equal(dlog_store_key_revoke(f->s, 0, b.key_id), 0);
+	assert_int_equal(dlog_store_key_dump(f->s, f->acc1, dump_cb, &d), 0);
+	assert_int_equal(d.n, 2);
+	assert_string_equal(d.k[0].key_id, a.key_id);
+	assert_memory_equal(d.h[0], hash_of(1), 32);
+	assert_memory_equal(d.h[1], hash_of(2), 32);
+	assert_true(d.k[1].revoked_at != 0);
+	/* into another store, under that store's id of the account */
+	fresh_url(&g);
+	open_store(&g);
+	assert_int_equal(dlog_store_account(g.s, "other-first", true, &acc), 0);
+	assert_int_equal(dlog_store_account(g.s, "acme", true, &acc), 0);
+	for (int i = 0; i < 2; i++) {
+		for (int k = 0; k < d.n; k++) {
+			struct dlog_key_info t = d.k[k];
+
+			t.account_id = acc;
+			/* a second run finds them there: no error, no second row */
+			assert_int_equal(dlog_store_key_import(g.s, &t, d.h[k]), 0);
+		}
+	}
+	assert_int_equal(dlog_store_key_dump(g.s, 0, dump_cb, &again), 0);
+	assert_int_equal(again.n, 2);
+	assert_int_equal(dlog_store_key_lookup(g.s, b.key_id, &out, hash), 0);
+	assert_memory_equal(hash, hash_of(2), 32);
+	assert_int_equal(out.account_id, acc);
+	assert_string_equal(out.account, "acme");
+	assert_int_equal(out.revoked_at, d.k[1].revoked_at);
+	assert_int_equal(out.created_at, T0 + 1);
+	assert_string_equal(out.name, "gone");
+	dlog_store_close(g.s);
+	drop_fresh(&g);
+}
+
+static void test_idem_hashes(void **state)
+{
+	struct fixture *f = *state;
+	struct mev m[2] = {keyed(f, "dev-a", "k-1"), keyed(f, "dev-b", "k-2")};
+	struct dlog_event ev[2] = {ev_of(&m[0], 4), ev_of(&m[1], 5)};
+	struct dlog_append_result r[2];
+	const char *keys[4] = {"k-2", NULL, "missing", "k-1"};
+	uint8_t h[4][32];
+	bool found[4];
+
+	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 2, r, NULL), 0);
+	assert_int_equal(dlog_store_idem_hashes(f->s, f->acc1, keys, 4, h, found), 0);
+	assert_true(found[0] && !found[1] && !found[2] && found[3]);
+	assert_memory_equal(h[0], hash_of(5), 32);
+	assert_memory_equal(h[3], hash_of(4), 32);
+	/* another account's keys are not this one's */
+	assert_int_equal(dlog_store_idem_hashes(f->s, f->acc2, keys, 4, h, found), 0);
+	assert_false(found[0] || found[3]);
+}
+
+static int device_copy_cb(void *arg, const struct dlog_device *d)
+{
+	memcpy(arg, d->counts, sizeof(d->counts));
+	return 0;
+}
+
+/* Expire in steps of max_rows until nothing is left before cutoff; the total removed. */
+static int64_t expire_all(struct dlog_store *s, dlog_time cutoff, int max_rows)
+{
+	int64_t total = 0, n;
+	bool more = true;
+
+	for (int steps = 0; more; steps++) {
+		assert_true(steps < 1000);
+		assert_int_equal(dlog_store_expire(s, cutoff, max_rows, &n, &more), 0);
+		total += n;
+	}
+	return total;
+}
+
+static void test_expire(void **state)
+{
+	struct fixture *f = *state;
+	struct mev m[3][5];
+	struct dlog_append_result r[3][5];
+	int64_t before[DLOG_MTYPE_COUNT], after[DLOG_MTYPE_COUNT];
+	const char *keys[2] = {"old-0", "new-0"};
+	bool found[2];
+	uint8_t h[2][32];
+	char key[3][5][16];
+
+	/* three commits a few milliseconds apart: created grows from one to the next */
+	for (int b = 0; b < 3; b++) {
+		struct dlog_event ev[5];
+
+		for (int i = 0; i < 5; i++) {
+			snprintf(key[b][i], sizeof(key[b][i]), "%s-%d", b == 0 ? "old" : "new", b * 5 + i);
+			m[b][i] = keyed(f, i % 2 ? "dev-a" : "dev-b", key[b][i]);
+			m[b][i].account = b == 1 ? f->acc2 : f->acc1;
+			ev[i] = ev_of(&m[b][i], 1);
+		}
+		assert_int_equal(dlog_store_append(f->s, m[b][0].account, ev, 5, r[b], NULL), 0);
+		usleep(3000);
+	}
+	keys[1] = key[2][0];
+	assert_int_equal(dlog_store_device_get(f->s, f->acc1, "dev-a", device_copy_cb, before), 0);
+	/* nothing is older than the first commit */
+	assert_int_equal(expire_all(f->s, r[0][0].id.created, 2), 0);
+	assert_int_equal(count_events(f->s, f->acc1), 10);
+	/* the first commit goes, in steps of 2; the others stay */
+	assert_int_equal(expire_all(f->s, r[1][0].id.created, 2), 5);
+	assert_int_equal(count_events(f->s, f->acc1), 5);
+	assert_int_equal(count_events(f->s, f->acc2), 5);
+	/* its idempotency keys went with it; the kept ones still answer */
+	assert_int_equal(dlog_store_idem_hashes(f->s, f->acc1, keys, 2, h, found), 0);
+	assert_false(found[0]);
+	assert_true(found[1]);
+	/* the directory keeps lifetime counts */
+	assert_int_equal(dlog_store_device_get(f->s, f->acc1, "dev-a", device_copy_cb, after), 0);
+	assert_memory_equal(before, after, sizeof(before));
+	/* every account's events before the cutoff: all of them now */
+	assert_int_equal(expire_all(f->s, r[2][4].id.created + 1, 10000), 10);
+	assert_int_equal(count_events(f->s, f->acc1), 0);
+	assert_int_equal(count_events(f->s, f->acc2), 0);
+	/* a seq is never reused after every event went */
+	{
+		struct dlog_event ev = ev_of(&m[0][0], 1);
+		struct dlog_append_result nr;
+
+		assert_int_equal(dlog_store_append(f->s, f->acc1, &ev, 1, &nr, NULL), 0);
+		assert_false(nr.duplicate);
+		assert_true(nr.id.seq > r[2][4].id.seq);
+	}
+}
+
+struct collected {
+	size_t n;
+	struct mev m[MAX_MODEL];
+	char text[MAX_MODEL][7][160];
+};
+
+static const char *keep_text(struct collected *c, int slot, const char *s)
+{
+	if (s == NULL)
+		return NULL;
+	snprintf(c->text[c->n][slot], sizeof(c->text[0][0]), "%s", s);
+	return c->text[c->n][slot];
+}
+
+static int collect_cb(void *arg, const struct dlog_event *e)
+{
+	struct collected *c = arg;
+	struct mev *m = &c->m[c->n];
+
+	assert_true(c->n < MAX_MODEL);
+	m->id = e->id;
+	m->ts = e->date_time;
+	m->mtype = e->mtype;
+	m->sc = e->state_change;
+	m->dev = keep_text(c, 0, e->device_id);
+	m->code = keep_text(c, 1, e->event_type);
+	m->cat = keep_text(c, 2, e->category);
+	m->descr = keep_text(c, 3, e->description);
+	m->camp = keep_text(c, 4, e->campaign_id);
+	m->extra = keep_text(c, 5, e->data_extra);
+	m->idem = keep_text(c, 6, e->idempotency_key);
+	c->n++;
+	return 0;
+}
+
+static void collect(struct dlog_store *s, int64_t account, struct collected *c)
+{
+	struct dlog_query q;
+	bool more;
+
+	c->n = 0;
+	parse_ok("limit=1000", DLOG_DIALECT_EVENTS, &q);
+	assert_int_equal(dlog_store_query(s, account, &q, collect_cb, c, &more, NULL), 0);
+	assert_false(more);
+	dlog_query_done(&q);
+}
+
+static int stats_cb(void *arg, const struct dlog_campaign_code *k)
+{
+	struct dlog_buf *b = arg;
+
+	return dlog_buf_printf(b, "%s/%d/%lld/%lld/%lld;", k->event_type, (int)k->mtype,
+			       (long long)k->events, (long long)k->devices, (long long)k->first_at);
+}
+
+static void test_copy(void **state)
+{
+	struct fixture *f = *state, g = {0};
+	static struct collected src, dst;
+	struct dlog_group grp = {.id = "0123456789abcdef0123456789abcdef", .name = "north"};
+	struct dlog_copy_stats st;
+	struct dlog_buf sa, sb;
+	char err[512];
+	int64_t acc;
+
+	load_model(f);
+	assert_int_equal(dlog_store_group_create(f->s, f->acc1, &grp), 0);
+	assert_int_equal(dlog_store_group_member(f->s, f->acc1, grp.id, devs[0], true), 0);
+	assert_int_equal(dlog_store_group_member(f->s, f->acc1, grp.id, devs[2], true), 0);
+	fresh_url(&g);
+	open_store(&g);
+	assert_int_equal(dlog_store_copy(f->s, g.s, NULL, NULL, NULL, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.accounts, 2);
+	assert_int_equal(st.events, nmodel);
+	assert_int_equal(st.groups, 1);
+	assert_int_equal(st.members, 2);
+	/* the same events in the same order; new ids, in the target's commit order */
+	for (int a = 0; a < 2; a++) {
+		int64_t from = a == 0 ? f->acc1 : f->acc2;
+
+		assert_int_equal(dlog_store_account(g.s, a == 0 ? "acme" : "globex", false, &acc), 0);
+		collect(f->s, from, &src);
+		collect(g.s, acc, &dst);
+		assert_int_equal(src.n, dst.n);
+		for (size_t i = 0; i < src.n; i++) {
+			struct dlog_event e = ev_of(&dst.m[i], 0);
+
+			assert_true(event_equal(&src.m[i], &e));
+			assert_true(i == 0 || dlog_id_cmp(&dst.m[i - 1].id, &dst.m[i].id) < 0);
+		}
+	}
+	/* campaign counters rebuilt by the target's appends: the same */
+	assert_int_equal(dlog_store_account(g.s, "acme", false, &acc), 0);
+	dlog_buf_init(&sa, 65536);
+	dlog_buf_init(&sb, 65536);
+	assert_int_equal(dlog_store_campaign_stats(f->s, f->acc1, camps[0], stats_cb, &sa), 0);
+	assert_int_equal(dlog_store_campaign_stats(g.s, acc, camps[0], stats_cb, &sb), 0);
+	assert_int_equal(sa.len, sb.len);
+	assert_memory_equal(sa.data, sb.data, sa.len);
+	dlog_buf_done(&sa);
+	dlog_buf_done(&sb);
+	/* a target account with events is refused */
+	assert_int_equal(dlog_store_copy(f->s, g.s, "acme", NULL, NULL, &st, err, sizeof(err)),
+			 DLOG_ECONFLICT);
+	assert_non_null(strstr(err, "acme"));
+	assert_int_equal(dlog_store_copy(f->s, g.s, "nobody", NULL, NULL, &st, err, sizeof(err)),
+			 DLOG_ENOTFOUND);
+	dlog_store_close(g.s);
+	drop_fresh(&g);
+}
+
 int main(void)
 {
 	const char *env = getenv("DLOG_TEST_STORE");
@@ -2207,6 +2483,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_campaign_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_backfill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_submit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_dump_import, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idem_hashes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
 	};
 
 	is_pg = env != NULL &&
