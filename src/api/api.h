@@ -104,6 +104,16 @@ struct dlog_ingest;
 int dlog_ingest_parse(const char *body, size_t len, bool ndjson, struct dlog_ingest **out,
 		      struct dlog_ingest_error *err);
 void dlog_ingest_free(struct dlog_ingest *in);
+/* Hand a parsed body to the store's group committer (it shares one durable commit with other
+ * submissions, all-or-nothing on its own). done(in, arg) runs on the committer's thread once
+ * the outcome is known; in stays the caller's. 0, or DLOG_EUNAVAIL when the store is closing
+ * (done is then not called). */
+int dlog_ingest_submit(struct dlog_store *s, int64_t account_id, struct dlog_ingest *in,
+		       void (*done)(struct dlog_ingest *in, void *arg), void *arg);
+/* After done: 0 with the number of events and how many were idempotent repeats, or the error
+ * (*err says where for DLOG_EINVAL/DLOG_ECONFLICT; *detail the store's text otherwise). */
+int dlog_ingest_outcome(const struct dlog_ingest *in, size_t *count, size_t *dups,
+			struct dlog_ingest_error *err, const char **detail);
 
 /* Parse and validate a body (a JSON object, a JSON array of objects, or NDJSON when ndjson is
  * set), fill catalog defaults, and append all of it in one transaction for account_id.

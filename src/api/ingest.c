@@ -371,7 +371,8 @@ struct dlog_ingest {
 	size_t n;
 	bool single;
 	struct dlog_append_req req; /* for the group committer */
-	struct dlog_req *http;      /* the request to wake when committed */
+	void (*done)(struct dlog_ingest *in, void *arg);
+	void *done_arg;
 };
 
 void dlog_ingest_free(struct dlog_ingest *in)
@@ -468,6 +469,42 @@ int dlog_ingest(struct dlog_store *s, int64_t account_id, const char *body, size
 	return rc;
 }
 
+static void submitted_done(struct dlog_append_req *req)
+{
+	struct dlog_ingest *in = req->arg;
+
+	in->done(in, in->done_arg);
+}
+
+int dlog_ingest_submit(struct dlog_store *s, int64_t account_id, struct dlog_ingest *in,
+		       void (*done)(struct dlog_ingest *in, void *arg), void *arg)
+{
+	in->done = done;
+	in->done_arg = arg;
+	in->req.account_id = account_id;
+	in->req.ev = in->ev;
+	in->req.n = in->n;
+	in->req.results = in->res;
+	in->req.done = submitted_done;
+	in->req.arg = in;
+	return dlog_store_submit(s, &in->req);
+}
+
+int dlog_ingest_outcome(const struct dlog_ingest *in, size_t *count, size_t *dups,
+			struct dlog_ingest_error *err, const char **detail)
+{
+	int rc = append_outcome(in, in->req.rc, in->req.conflict_index, err);
+
+	*count = *dups = 0;
+	*detail = in->req.errmsg;
+	if (rc != 0)
+		return rc;
+	*count = in->n;
+	for (size_t i = 0; i < in->n; i++)
+		*dups += in->res[i].duplicate ? 1 : 0;
+	return 0;
+}
+
 /* ---- the HTTP route ---- */
 
 static int ingest_failed(struct dlog_req *r, int rc, const struct dlog_ingest_error *e,
@@ -542,11 +579,10 @@ static int ingest_finish(struct dlog_req *r, void *arg)
 }
 
 /* Committer thread: the commit is durable (or failed); wake the connection. */
-static void ingest_done(struct dlog_append_req *req)
+static void ingest_done(struct dlog_ingest *in, void *arg)
 {
-	struct dlog_ingest *in = req->arg;
-
-	dlog_http_wake(in->http);
+	(void)in;
+	dlog_http_wake(arg);
 }
 
 int dlog_api_events_ingest(struct dlog_req *r)
@@ -559,16 +595,9 @@ int dlog_api_events_ingest(struct dlog_req *r)
 
 	if (rc != 0)
 		return ingest_failed(r, rc, &e, "");
-	in->http = r;
-	in->req.account_id = r->key.account_id;
-	in->req.ev = in->ev;
-	in->req.n = in->n;
-	in->req.results = in->res;
-	in->req.done = ingest_done;
-	in->req.arg = in;
 	/* many requests share one durable commit; this connection waits suspended */
 	dlog_http_defer(r, ingest_finish, in);
-	rc = dlog_store_submit(r->store, &in->req);
+	rc = dlog_ingest_submit(r->store, r->key.account_id, in, ingest_done, r);
 	if (rc != 0) {
 		in->req.rc = rc;
 		snprintf(in->req.errmsg, sizeof(in->req.errmsg), "the store is closing");

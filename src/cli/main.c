@@ -8,6 +8,7 @@
  * (`devicelog --help-man`, spliced into man/devicelog.8 by scripts/man.sh). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1154,48 +1155,139 @@ struct import_counts {
 	size_t ok, rejected, dups;
 };
 
-/* Import line by line; a bad line is reported and skipped, the rest go in. */
-static int import_lines(struct dlog_store *s, int64_t account, const char *p, size_t len,
-                        struct import_counts *n, struct progress *pr)
-{
-	const char *start = p, *end = p + len;
-	size_t line = 0;
+/* Lines go through the store's group committer in windows: every valid line of a window is
+ * submitted (each line all-or-nothing on its own, many lines per durable commit), then the
+ * window's outcomes are counted and reported in line order. */
+#define IMPORT_WINDOW 8192
 
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl + 1 : end;
+struct import_window {
+	pthread_mutex_t lock;
+	pthread_cond_t all_done;
+	size_t pending;
+	struct {
+		struct dlog_ingest *in;
+		size_t line;
+		int rc; /* parse outcome; 0 = submitted */
 		struct dlog_ingest_error e;
-		size_t count = 0, dups = 0;
-		bool single;
-		int rc;
+	} slot[IMPORT_WINDOW];
+	size_t n;
+};
 
-		line++;
-		rc = dlog_ingest(s, account, p, (size_t)(le - p), true, &count, &dups, NULL,
-		                 &single, &e);
+static void import_done(struct dlog_ingest *in, void *arg)
+{
+	struct import_window *w = arg;
+
+	(void)in;
+	pthread_mutex_lock(&w->lock);
+	if (--w->pending == 0)
+		pthread_cond_signal(&w->all_done);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void import_reject(struct import_counts *n, struct progress *pr, size_t line,
+			  const struct dlog_ingest_error *e)
+{
+	if (n->rejected < 10) {
+		progress_end(pr);
+		dlog_log(DLOG_LOG_WARNING, "line %zu: %s%s%s", line, e->field,
+			 e->field[0] ? ": " : "", e->message);
+	}
+	n->rejected++;
+}
+
+/* Wait for the window's commits, count and report in line order, free. */
+static int import_settle(struct dlog_store *s, struct import_window *w, struct import_counts *n,
+			 struct progress *pr)
+{
+	int failed = 0;
+
+	pthread_mutex_lock(&w->lock);
+	while (w->pending > 0)
+		pthread_cond_wait(&w->all_done, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+	for (size_t i = 0; i < w->n; i++) {
+		size_t count = 0, dups = 0;
+		const char *detail = "";
+		int rc = w->slot[i].rc;
+
+		if (rc == 0)
+			rc = dlog_ingest_outcome(w->slot[i].in, &count, &dups, &w->slot[i].e, &detail);
 		if (rc == 0) {
 			n->ok += count;
 			n->dups += dups;
-		} else if (rc == DLOG_EINVAL && e.message[0] == 't' &&
-		           strstr(e.message, "no events")) {
-			/* a blank line */
 		} else if (rc == DLOG_EINVAL || rc == DLOG_ECONFLICT) {
-			if (n->rejected < 10) {
-				progress_end(pr);
-				dlog_log(DLOG_LOG_WARNING, "line %zu: %s%s%s", line, e.field,
-				         e.field[0] ? ": " : "", e.message);
-			}
-			n->rejected++;
-		} else {
+			import_reject(n, pr, w->slot[i].line, &w->slot[i].e);
+		} else if (failed == 0) {
 			progress_end(pr);
-			dlog_log(DLOG_LOG_ERR, "devicelog import: line %zu: %s", line,
-			         dlog_store_errmsg(s));
-			return rc;
+			dlog_log(DLOG_LOG_ERR, "devicelog import: line %zu: %s", w->slot[i].line,
+				 w->slot[i].in != NULL ? detail : dlog_store_errmsg(s));
+			failed = rc;
 		}
-		p = le;
-		/* bytes are the known total: the rate and ETA are in bytes' proportion */
-		progress_show(pr, (size_t)(p - start), len);
+		dlog_ingest_free(w->slot[i].in);
 	}
-	return 0;
+	w->n = 0;
+	return failed;
+}
+
+static bool blank(const char *p, const char *le)
+{
+	while (p < le && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	return p == le;
+}
+
+/* Parse one line into the window and submit it when valid. */
+static void import_line(struct dlog_store *s, int64_t account, struct import_window *w,
+			const char *p, size_t len, size_t line)
+{
+	size_t i = w->n++;
+
+	w->slot[i].line = line;
+	w->slot[i].in = NULL;
+	w->slot[i].rc = dlog_ingest_parse(p, len, true, &w->slot[i].in, &w->slot[i].e);
+	if (w->slot[i].rc != 0)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->pending++;
+	pthread_mutex_unlock(&w->lock);
+	w->slot[i].rc = dlog_ingest_submit(s, account, w->slot[i].in, import_done, w);
+	if (w->slot[i].rc != 0) {
+		pthread_mutex_lock(&w->lock);
+		w->pending--;
+		pthread_mutex_unlock(&w->lock);
+	}
+}
+
+static int import_lines(struct dlog_store *s, int64_t account, const char *p, size_t len,
+			struct import_counts *n, struct progress *pr)
+{
+	const char *start = p, *end = p + len;
+	struct import_window *w = calloc(1, sizeof(*w));
+	size_t line = 0;
+	int rc = 0;
+
+	if (w == NULL)
+		return DLOG_ENOMEM;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->all_done, NULL);
+	while (p < end && rc == 0) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl + 1 : end;
+
+		line++;
+		if (!blank(p, le))
+			import_line(s, account, w, p, (size_t)(le - p), line);
+		p = le;
+		if (w->n == IMPORT_WINDOW || p >= end) {
+			rc = import_settle(s, w, n, pr);
+			/* bytes are the known total: the rate and ETA are in bytes' proportion */
+			progress_show(pr, (size_t)(p - start), len);
+		}
+	}
+	pthread_cond_destroy(&w->all_done);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+	return rc;
 }
 
 static int cmd_import(struct conf *c, int argc, char **argv)
