@@ -102,6 +102,11 @@
  * events and requests, so one transaction stays well under a second and its memory bounded. */
 #define DLOG_MAX_GROUP_EVENTS 100000
 #define DLOG_MAX_GROUP_REQUESTS 4096
+/* The SQLite writer's dictionary caches (text -> id): every distinct code, category,
+ * description and campaign id fits; devices up to a large fleet's active set (~100 bytes each,
+ * so at most ~25 MB). */
+#define DLOG_SQLITE_STRING_CACHE 65536
+#define DLOG_SQLITE_DEVICE_CACHE 262144
 /* Busy timeout for SQLite locks, milliseconds: longer than the slowest batch commit. */
 #define DLOG_SQLITE_BUSY_MS 10000
 

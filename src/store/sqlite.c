@@ -120,6 +120,7 @@ static const char *const migrations[] = {
 
 struct cached_stmt {
 	char *sql;
+	const char *origin; /* the caller's pointer: a literal matches without strcmp */
 	sqlite3_stmt *st;
 	uint64_t used;
 };
@@ -130,10 +131,27 @@ struct conn {
 	uint64_t tick;
 };
 
+/* Text -> id of the writer's dictionaries (strings, and devices per account). Rows of these
+ * tables are never changed or deleted once committed, so an entry stays true for every process;
+ * entries made inside a transaction that rolls back are dropped (dict_forget). Open
+ * addressing; when full the map is emptied and refilled by use. */
+struct dict_entry {
+	uint64_t hash;
+	int64_t account_id;
+	int64_t id;
+	char *text; /* NULL: empty slot */
+};
+
+struct dict_cache {
+	struct dict_entry *slot;
+	size_t cap, n; /* cap is a power of two; n <= cap / 2 */
+};
+
 struct ctx {
 	char *path;
 	pthread_mutex_t wlock; /* serialises every write transaction on w */
 	struct conn w;
+	struct dict_cache strings, devices; /* guarded by wlock */
 	uint64_t next_seq;     /* guarded by wlock */
 	dlog_time last_created;
 	pthread_mutex_t plock; /* guards the reader pool */
@@ -144,6 +162,8 @@ struct ctx {
 };
 
 static __thread char errmsg[512];
+
+static void dict_forget(struct dict_cache *d);
 
 static int fail(int rc, sqlite3 *db, const char *what)
 {
@@ -175,8 +195,10 @@ static void conn_close(struct conn *c)
 }
 
 /* A ready statement for sql, from the cache when it was prepared before on this connection.
- * The caller resets it (stmt_done) after use. */
-static int conn_prepare(struct conn *c, const char *sql, sqlite3_stmt **out)
+ * The caller resets it (stmt_done) after use. literal: sql is a string literal, whose address
+ * identifies it (no strcmp on the hot path); generated SQL lives in reused buffers and is
+ * matched by content. */
+static int prepare_cached(struct conn *c, const char *sql, bool literal, sqlite3_stmt **out)
 {
 	struct cached_stmt *victim = &c->cache[0];
 	int rc;
@@ -184,7 +206,7 @@ static int conn_prepare(struct conn *c, const char *sql, sqlite3_stmt **out)
 	for (size_t i = 0; i < STMT_CACHE; i++) {
 		struct cached_stmt *e = &c->cache[i];
 
-		if (e->sql != NULL && strcmp(e->sql, sql) == 0) {
+		if (e->sql != NULL && (e->origin == sql || strcmp(e->sql, sql) == 0)) {
 			e->used = ++c->tick;
 			*out = e->st;
 			return 0;
@@ -199,6 +221,7 @@ static int conn_prepare(struct conn *c, const char *sql, sqlite3_stmt **out)
 	victim->sql = strdup(sql);
 	if (victim->sql == NULL)
 		return DLOG_ENOMEM;
+	victim->origin = literal ? sql : NULL;
 	rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &victim->st, NULL);
 	if (rc != SQLITE_OK) {
 		free(victim->sql);
@@ -208,6 +231,18 @@ static int conn_prepare(struct conn *c, const char *sql, sqlite3_stmt **out)
 	victim->used = ++c->tick;
 	*out = victim->st;
 	return 0;
+}
+
+/* For SQL text that is a string literal (or a macro of literals). */
+static int conn_prepare(struct conn *c, const char *sql, sqlite3_stmt **out)
+{
+	return prepare_cached(c, sql, true, out);
+}
+
+/* For SQL built at run time. */
+static int conn_prepare_text(struct conn *c, const char *sql, sqlite3_stmt **out)
+{
+	return prepare_cached(c, sql, false, out);
 }
 
 static void stmt_done(sqlite3_stmt *st)
@@ -358,6 +393,8 @@ static void sqlite_close(void *vctx)
 		/* a clean close checkpoints the WAL into the main file */
 		conn_close(&c->w);
 	}
+	dict_forget(&c->strings);
+	dict_forget(&c->devices);
 	pthread_mutex_destroy(&c->wlock);
 	pthread_mutex_destroy(&c->plock);
 	free(c->path);
@@ -454,6 +491,72 @@ static int step_done(struct conn *cn, sqlite3_stmt *st, const char *what)
 	return rc == SQLITE_DONE ? 0 : fail(rc, cn->db, what);
 }
 
+/* ---- the writer's dictionary caches ---- */
+
+static uint64_t dict_hash(int64_t account_id, const char *text)
+{
+	uint64_t h = 1469598103934665603ULL ^ (uint64_t)account_id; /* FNV-1a */
+
+	for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h;
+}
+
+static void dict_forget(struct dict_cache *d)
+{
+	for (size_t i = 0; i < d->cap; i++)
+		free(d->slot[i].text);
+	free(d->slot);
+	d->slot = NULL;
+	d->cap = d->n = 0;
+}
+
+static struct dict_entry *dict_find(struct dict_cache *d, int64_t account_id, const char *text,
+				    uint64_t h)
+{
+	if (d->cap == 0)
+		return NULL;
+	for (size_t i = h & (d->cap - 1);; i = (i + 1) & (d->cap - 1)) {
+		struct dict_entry *e = &d->slot[i];
+
+		if (e->text == NULL)
+			return e;
+		if (e->hash == h && e->account_id == account_id && strcmp(e->text, text) == 0)
+			return e;
+	}
+}
+
+/* Remember text -> id. Best effort: without memory the cache just stays smaller. */
+static void dict_remember(struct dict_cache *d, size_t max, int64_t account_id,
+			  const char *text, int64_t id)
+{
+	uint64_t h = dict_hash(account_id, text);
+	struct dict_entry *e;
+
+	if (d->n >= max)
+		dict_forget(d);
+	if (d->cap == 0) {
+		d->cap = 2;
+		while (d->cap < 2 * max)
+			d->cap *= 2;
+		d->slot = calloc(d->cap, sizeof(*d->slot));
+		if (d->slot == NULL) {
+			d->cap = 0;
+			return;
+		}
+	}
+	e = dict_find(d, account_id, text, h);
+	if (e->text != NULL)
+		return;
+	e->text = strdup(text);
+	if (e->text == NULL)
+		return;
+	e->hash = h;
+	e->account_id = account_id;
+	e->id = id;
+	d->n++;
+}
+
 /* id of text in a dictionary table, inserting it when new. */
 static int dict_id(struct conn *cn, const char *sel, const char *ins, int64_t account_id,
 		   const char *text, int64_t *out)
@@ -490,17 +593,36 @@ static int dict_id(struct conn *cn, const char *sel, const char *ins, int64_t ac
 	return DLOG_ESTORE;
 }
 
-static int string_id(struct conn *cn, const char *text, int64_t *out)
+/* Through the cache: a hit costs a hash, a miss the SQL lookup (and insert) it replaces. */
+static int cached_id(struct dict_cache *d, size_t max, struct conn *cn, const char *sel,
+		     const char *ins, int64_t account_id, const char *text, int64_t *out)
 {
-	return dict_id(cn, "SELECT id FROM strings WHERE s = ?1",
-		       "INSERT INTO strings(s) VALUES(?1)", 0, text, out);
+	struct dict_entry *e = dict_find(d, account_id, text, dict_hash(account_id, text));
+	int rc;
+
+	if (e != NULL && e->text != NULL) {
+		*out = e->id;
+		return 0;
+	}
+	rc = dict_id(cn, sel, ins, account_id, text, out);
+	if (rc == 0)
+		dict_remember(d, max, account_id, text, *out);
+	return rc;
 }
 
-static int device_id(struct conn *cn, int64_t account_id, const char *text, int64_t *out)
+static int string_id(struct ctx *c, const char *text, int64_t *out)
 {
-	return dict_id(cn, "SELECT id FROM devices WHERE device_id = ?1 AND account_id = ?2",
-		       "INSERT INTO devices(device_id, account_id) VALUES(?1, ?2)", account_id,
-		       text, out);
+	return cached_id(&c->strings, DLOG_SQLITE_STRING_CACHE, &c->w,
+			 "SELECT id FROM strings WHERE s = ?1", "INSERT INTO strings(s) VALUES(?1)",
+			 0, text, out);
+}
+
+static int device_id(struct ctx *c, int64_t account_id, const char *text, int64_t *out)
+{
+	return cached_id(&c->devices, DLOG_SQLITE_DEVICE_CACHE, &c->w,
+			 "SELECT id FROM devices WHERE device_id = ?1 AND account_id = ?2",
+			 "INSERT INTO devices(device_id, account_id) VALUES(?1, ?2)", account_id,
+			 text, out);
 }
 
 /* ---- accounts and keys ---- */
@@ -834,15 +956,15 @@ static int insert_event(struct ctx *c, int64_t account_id, const struct dlog_eve
 	sqlite3_stmt *st;
 	int rc;
 
-	rc = device_id(cn, account_id, e->device_id, &dev);
+	rc = device_id(c, account_id, e->device_id, &dev);
 	if (rc == 0)
-		rc = string_id(cn, e->event_type, &code);
+		rc = string_id(c, e->event_type, &code);
 	if (rc == 0)
-		rc = string_id(cn, e->category ? e->category : "", &cat);
+		rc = string_id(c, e->category ? e->category : "", &cat);
 	if (rc == 0)
-		rc = string_id(cn, e->description ? e->description : "", &descr);
+		rc = string_id(c, e->description ? e->description : "", &descr);
 	if (rc == 0 && e->campaign_id != NULL)
-		rc = string_id(cn, e->campaign_id, &camp);
+		rc = string_id(c, e->campaign_id, &camp);
 	if (rc == 0)
 		rc = conn_prepare(cn,
 				  "INSERT INTO events(seq, account_id, dev, ts, created, code, mtype,"
@@ -933,6 +1055,9 @@ static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t
 			snprintf(q->errmsg, sizeof(q->errmsg), "%.255s", errmsg);
 			c->next_seq = seq0;
 			rc = exec(c->w.db, "ROLLBACK TO req");
+			/* ids the request added to the dictionaries are gone with it */
+			dict_forget(&c->strings);
+			dict_forget(&c->devices);
 		}
 		if (rc == 0)
 			rc = exec(c->w.db, "RELEASE req");
@@ -949,6 +1074,8 @@ static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t
 	if (rc != 0) {
 		sqlite3_exec(c->w.db, "ROLLBACK", NULL, NULL, NULL);
 		c->next_seq = group_seq0;
+		dict_forget(&c->strings);
+		dict_forget(&c->devices);
 	}
 out:
 	pthread_mutex_unlock(&c->wlock);
@@ -1018,7 +1145,7 @@ static int prepare_gen(struct conn *r, const struct sqlgen *g, sqlite3_stmt **st
 
 	if (g->err != 0)
 		return g->err;
-	rc = conn_prepare(r, g->sql.data, st);
+	rc = conn_prepare_text(r, g->sql.data, st);
 	if (rc == 0 && (rc = bind_all(*st, g)) != 0)
 		stmt_done(*st);
 	return rc;
@@ -1592,7 +1719,7 @@ static int sqlite_group_list(void *vctx, int64_t account_id, const struct dlog_q
 			      " ORDER BY g.id %s LIMIT %d",
 		 desc ? "<" : ">", desc ? "-1" : "9223372036854775807", desc ? "DESC" : "ASC",
 		 q->limit + 1);
-	rc = conn_prepare(r, sql, &st);
+	rc = conn_prepare_text(r, sql, &st);
 	if (rc != 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, account_id);
