@@ -33,8 +33,10 @@
  * 120 s uploads 16 MiB at ~140 KB/s. Streams and exports, which answer for hours, are not
  * bound by it: it ends when the response starts. */
 #define DLOG_REQUEST_TIMEOUT_S 120
-/* Connections the metrics listener (--metrics-listen) accepts: a scraper or two. */
+/* Connections the metrics listener (--metrics-listen) accepts: a scraper or two; and its
+ * per-connection memory (it reads only "GET /metrics" and a few headers). */
 #define DLOG_METRICS_CONNECTIONS 16
+#define DLOG_METRICS_CONN_MEMORY (32 * 1024)
 
 /* ---- rate limits: token buckets, defaults of the serve options ----
  * SPEC §1: hundreds of requests per second per key, and a client paging at full speed (one
@@ -77,8 +79,13 @@
 /* ---- ingest ---- */
 /* Events in one request: one request is one transaction; 10,000 keeps it under a second. */
 #define DLOG_MAX_BATCH 10000
-/* JSON nesting: an event is an object holding one flat object (data). */
+/* JSON nesting: an event is an object holding one flat object (data). Checked on the raw body
+ * before it is parsed, as is the next one. */
 #define DLOG_MAX_JSON_DEPTH 8
+/* JSON values (members and elements) in one body. A parsed value costs jansson ~100 bytes:
+ * 16 MiB of "[]," parsed unchecked took 770 MB. The largest valid batch, 10,000 events with
+ * every field and 32 data keys, has ~820,000; 1,000,000 caps one request's tree near 100 MB. */
+#define DLOG_MAX_JSON_VALUES 1000000
 /* Lengths in bytes. event_type follows the original's maxLength 100. */
 #define DLOG_MAX_DEVICE_ID_LEN 128
 #define DLOG_MAX_EVENT_TYPE_LEN 100
@@ -95,6 +102,11 @@
 /* ---- accounts and keys ---- */
 #define DLOG_MAX_ACCOUNT_NAME_LEN 64
 #define DLOG_KEY_SECRET_BYTES 32   /* 256 bits from getrandom() */
+/* Active keys one account may hold (created over the API): a real account has a handful per
+ * service or fleet; the cap keeps a runaway script from filling the store. */
+#define DLOG_MAX_ACTIVE_KEYS 1000
+/* Keys (revoked included) one listing walks: the API pages them in memory. */
+#define DLOG_MAX_LISTED_KEYS 100000
 #define DLOG_MAX_KEY_LEN 128       /* longest Authorization bearer token we look at */
 
 /* ---- store ---- */
@@ -107,6 +119,13 @@
  * so at most ~25 MB). */
 #define DLOG_SQLITE_STRING_CACHE 65536
 #define DLOG_SQLITE_DEVICE_CACHE 262144
+/* SQLite page caches (negative: KiB): one writer with a large cache (its random updates then
+ * rarely read pages back), small per-reader caches over a memory-mapped file. Strings: they are
+ * pasted into PRAGMA text. Together within the 256 MB ingest / 64 MB read RSS budgets of
+ * bench/ (mapped file pages are page cache). */
+#define DLOG_SQLITE_WRITER_CACHE "-65536"
+#define DLOG_SQLITE_READER_CACHE "-4096"
+#define DLOG_SQLITE_MMAP "268435456"
 /* Busy timeout for SQLite locks, milliseconds: longer than the slowest batch commit. */
 #define DLOG_SQLITE_BUSY_MS 10000
 

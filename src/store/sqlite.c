@@ -272,9 +272,16 @@ static int conn_open(const char *path, bool create, struct conn *c)
 	}
 	sqlite3_busy_timeout(c->db, DLOG_SQLITE_BUSY_MS);
 	sqlite3_extended_result_codes(c->db, 1);
-	/* WAL: readers never block the writer. FULL: a commit is on disk before we answer. */
+	/* WAL: readers never block the writer. FULL: a commit is on disk before we answer.
+	 * The writer touches device rows and index leaves all over the file: a larger cache
+	 * saves it reading them back (profiled at 10M events). Readers map the file instead of
+	 * copying pages through read(2); mapped pages are the page cache, shared. */
 	rc = exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-			 "PRAGMA cache_size=-8192; PRAGMA temp_store=MEMORY;");
+			 "PRAGMA temp_store=MEMORY;");
+	if (rc == 0)
+		rc = exec(c->db, create ? "PRAGMA cache_size=" DLOG_SQLITE_WRITER_CACHE ";"
+				 : "PRAGMA cache_size=" DLOG_SQLITE_READER_CACHE ";"
+				   "PRAGMA mmap_size=" DLOG_SQLITE_MMAP ";");
 	if (rc != 0)
 		conn_close(c);
 	return rc;
