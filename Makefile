@@ -158,8 +158,8 @@ fuzz: fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # ---- sanitizers: the daemon, CLI and unit tests with ASan+UBSan into build-san/ ----
-# `make san` builds them and runs the unit tests and the integration suite against
-# build-san/devicelog; any sanitizer report (LeakSanitizer at exit included) fails it.
+# `make san` builds them and runs the unit tests, the integration suite and the abuse suite
+# against build-san/devicelog; any sanitizer report (LeakSanitizer at exit included) fails it.
 SAN_BUILD := build-san
 san-build:
 	@BUILD=$(SAN_BUILD) CFLAGS="-O1 -g -fno-omit-frame-pointer $(FUZZ_SAN)" \
@@ -176,5 +176,6 @@ san: san-build
 		echo "== $$t"; $(SAN_ENV) $$t; done
 	$(SAN_ENV) DEVICELOG_BIN=$(SAN_BUILD)/devicelog node --test --test-concurrency=1 \
 		tests/integration/
+	$(SAN_ENV) DEVICELOG_BIN=$(SAN_BUILD)/devicelog tests/abuse/run.sh
 	@if ls $(SAN_REPORTS)/* >/dev/null 2>&1; then cat $(SAN_REPORTS)/*; \
 		echo "sanitizer reports above"; exit 1; fi

@@ -12,3 +12,7 @@ suite man tests/ops/test_man.sh
 suite install tests/ops/test_install.sh
 suite package tests/ops/test_deb.sh
 suite integration-postgresql scripts/test-integration-pg.sh
+suite fuzz make -s fuzz FUZZ_SECONDS=20
+suite sanitizers make -s san
+suite abuse tests/abuse/run.sh
+suite faults tests/abuse/run.sh faults

@@ -15,13 +15,6 @@
 #include "base/limits.h"
 #include "query/query.h"
 
-/* Keys one account may hold active: a real one has a handful per service or device fleet;
- * the cap keeps a runaway script from filling the store through the API. */
-#define MAX_ACTIVE_KEYS 1000
-/* A listing holds the account's keys in memory to page them; revoked ones accumulate, so the
- * walk stops here (far above any real account). */
-#define MAX_LISTED_KEYS 100000
-
 static void key_json(struct dlog_jw *w, const struct dlog_key_info *k, const char *secret)
 {
 	dlog_time updated = k->revoked_at ? k->revoked_at : k->created_at;
@@ -57,7 +50,7 @@ static int collect(void *arg, const struct dlog_key_info *k)
 {
 	struct key_set *set = arg;
 
-	if (set->n == MAX_LISTED_KEYS)
+	if (set->n == DLOG_MAX_LISTED_KEYS)
 		return DLOG_ETOOBIG;
 	if (set->n == set->cap) {
 		size_t ncap = set->cap ? set->cap * 2 : 16;
@@ -81,8 +74,9 @@ static int load_keys(struct dlog_req *r, struct key_set *set)
 	rc = dlog_store_key_list(r->store, r->key.account_id, collect, set);
 	if (rc != 0)
 		dlog_http_error(r, rc, "cannot list the keys: %s",
-				rc == DLOG_ENOMEM || rc == DLOG_ETOOBIG ? dlog_strerror(rc)
-									: dlog_store_errmsg(r->store));
+		                rc == DLOG_ENOMEM || rc == DLOG_ETOOBIG
+		                    ? dlog_strerror(rc)
+		                    : dlog_store_errmsg(r->store));
 	return rc;
 }
 
@@ -137,8 +131,7 @@ static int field_error(struct dlog_req *r, const char *name, const char *msg)
 
 /* {"name": "...", "scope": "read"|"write"|"admin"}: the label is required (the original API
  * requires it too); the scope defaults to the least, read. */
-static int read_create(struct dlog_req *r, json_t *body, const char **name,
-		       enum dlog_scope *scope)
+static int read_create(struct dlog_req *r, json_t *body, const char **name, enum dlog_scope *scope)
 {
 	json_t *n = json_object_get(body, "name"), *s = json_object_get(body, "scope");
 
@@ -148,9 +141,9 @@ static int read_create(struct dlog_req *r, json_t *body, const char **name,
 		return field_error(r, "name", "a name of 1 to 64 bytes of text is required");
 	*name = json_string_value(n);
 	*scope = DLOG_SCOPE_READ;
-	if (s != NULL && (!json_is_string(s) || strlen(json_string_value(s)) !=
-						       json_string_length(s) ||
-			  dlog_scope_parse(json_string_value(s), scope) != 0))
+	if (s != NULL &&
+	    (!json_is_string(s) || strlen(json_string_value(s)) != json_string_length(s) ||
+	     dlog_scope_parse(json_string_value(s), scope) != 0))
 		return field_error(r, "scope", "must be read, write or admin");
 	return 0;
 }
@@ -176,15 +169,17 @@ int dlog_api_keys_create(struct dlog_req *r)
 		rc = load_keys(r, &set);
 	if (rc != 0)
 		goto done;
-	if (set.active >= MAX_ACTIVE_KEYS) {
-		rc = dlog_http_error(r, DLOG_EINVAL, "the account already has %d active keys; "
-				     "revoke some first", MAX_ACTIVE_KEYS);
+	if (set.active >= DLOG_MAX_ACTIVE_KEYS) {
+		rc = dlog_http_error(r, DLOG_EINVAL,
+		                     "the account already has %d active keys; "
+		                     "revoke some first",
+		                     DLOG_MAX_ACTIVE_KEYS);
 		goto done;
 	}
 	rc = dlog_auth_key_create(r->store, r->key.account_id, scope, name, secret, &k);
 	if (rc != 0) {
 		dlog_http_error(r, rc, "cannot create the key: %s",
-				rc == DLOG_EIO ? "no randomness" : dlog_store_errmsg(r->store));
+		                rc == DLOG_EIO ? "no randomness" : dlog_store_errmsg(r->store));
 		goto done;
 	}
 	snprintf(k.account, sizeof(k.account), "%s", r->key.account);
@@ -255,7 +250,7 @@ int dlog_api_keys_revoke(struct dlog_req *r)
 	rc = dlog_store_key_revoke(r->store, r->key.account_id, k.key_id);
 	if (rc != 0)
 		return dlog_http_error(r, rc, "cannot revoke the key: %s",
-				       dlog_store_errmsg(r->store));
+		                       dlog_store_errmsg(r->store));
 	r->status = 204;
 	return 0;
 }

@@ -36,6 +36,11 @@ void http__hub_free(struct http_hub *h);
 struct MHD_Response *http__stream_response(struct dlog_req *r);
 /* First callback: route, method, size, type and auth checks. Sets r->failed on error. */
 void http__begin(struct dlog_req *r);
+/* The shape of a JSON (or NDJSON) text, without parsing it: 0, or DLOG_EINVAL with why set
+ * when containers nest deeper than max_depth or it holds more than max_values values. Strings
+ * are skipped (with their escapes); anything else is left for the parser to judge. */
+int http__json_shape(const char *p, size_t n, unsigned max_depth, size_t max_values, char *why,
+		     size_t whylen);
 /* Body complete: run the handler. */
 void http__dispatch(struct dlog_req *r);
 /* Render the error body if the response is an error. */

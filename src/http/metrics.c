@@ -14,13 +14,13 @@
 #define MAX_ROUTES 64 /* rows of routes.c; one more column counts unmatched requests */
 
 /* Statuses the server answers with; anything else lands in "other". */
-static const unsigned statuses[] = {200, 201, 204, 206, 304, 400, 401, 403, 404, 405,
-				    409, 413, 414, 415, 429, 431, 500, 503};
+static const unsigned statuses[] = {200, 201, 204, 206, 304, 400, 401, 403, 404,
+                                    405, 409, 413, 414, 415, 429, 431, 500, 503};
 #define NSTATUS (sizeof(statuses) / sizeof(statuses[0]) + 1)
 
 /* Upper bounds of the latency buckets, microseconds: 0.5 ms (a cached page) to 10 s. */
 static const int64_t bounds_us[] = {500,    1000,   2500,   5000,    10000,   25000,   50000,
-				    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
+                                    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
 #define NBOUNDS (sizeof(bounds_us) / sizeof(bounds_us[0]))
 
 struct http_metrics {
@@ -57,8 +57,8 @@ static size_t status_col(unsigned status)
 	return NSTATUS - 1;
 }
 
-void http__metrics_request(struct http_metrics *m, const struct dlog_route *route,
-			   unsigned status, dlog_time took_us, bool streamed)
+void http__metrics_request(struct http_metrics *m, const struct dlog_route *route, unsigned status,
+                           dlog_time took_us, bool streamed)
 {
 	size_t row = route != NULL ? http__route_index(route) : m->nroutes;
 	size_t b = 0;
@@ -90,7 +90,7 @@ void http__metrics_streams(struct http_metrics *m, int delta)
 
 /* printf onto b; the first failure sticks in *rc and later calls do nothing */
 static void put(struct dlog_buf *b, int *rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void put(struct dlog_buf *b, int *rc, const char *fmt, ...)
 {
@@ -110,8 +110,9 @@ static uint64_t get(atomic_uint_fast64_t *a)
 
 static void render_requests(struct http_metrics *m, struct dlog_buf *b, int *rc)
 {
-	put(b, rc, "# HELP devicelog_http_requests_total Requests answered, by route and "
-			 "status.\n# TYPE devicelog_http_requests_total counter\n");
+	put(b, rc,
+	    "# HELP devicelog_http_requests_total Requests answered, by route and "
+	    "status.\n# TYPE devicelog_http_requests_total counter\n");
 	for (size_t row = 0; row <= m->nroutes; row++) {
 		const struct dlog_route *rt = row < m->nroutes ? http__route_at(row) : NULL;
 
@@ -126,10 +127,10 @@ static void render_requests(struct http_metrics *m, struct dlog_buf *b, int *rc)
 			else
 				snprintf(st, sizeof(st), "other");
 			put(b, rc,
-					"devicelog_http_requests_total{method=\"%s\",route=\"%s\","
-					"status=\"%s\"} %llu\n",
-					rt ? rt->method : "", rt ? rt->pattern : "unmatched", st,
-					(unsigned long long)v);
+			    "devicelog_http_requests_total{method=\"%s\",route=\"%s\","
+			    "status=\"%s\"} %llu\n",
+			    rt ? rt->method : "", rt ? rt->pattern : "unmatched", st,
+			    (unsigned long long)v);
 		}
 	}
 }
@@ -138,45 +139,43 @@ static void render_latency(struct http_metrics *m, struct dlog_buf *b, int *rc)
 {
 	uint64_t cum = 0;
 
-	put(b, rc, "# HELP devicelog_http_request_duration_seconds Time from the request "
-			 "line to the answer's end (streams excluded).\n"
-			 "# TYPE devicelog_http_request_duration_seconds histogram\n");
+	put(b, rc,
+	    "# HELP devicelog_http_request_duration_seconds Time from the request "
+	    "line to the answer's end (streams excluded).\n"
+	    "# TYPE devicelog_http_request_duration_seconds histogram\n");
 	for (size_t i = 0; i <= NBOUNDS; i++) {
 		cum += get(&m->latency[i]);
 		if (i < NBOUNDS)
 			put(b, rc,
-					"devicelog_http_request_duration_seconds_bucket{le=\"%g\"} "
-					"%llu\n",
-					(double)bounds_us[i] / 1e6, (unsigned long long)cum);
+			    "devicelog_http_request_duration_seconds_bucket{le=\"%g\"} "
+			    "%llu\n",
+			    (double)bounds_us[i] / 1e6, (unsigned long long)cum);
 		else
 			put(b, rc,
-					"devicelog_http_request_duration_seconds_bucket{le=\"+Inf\"} "
-					"%llu\n",
-					(unsigned long long)cum);
+			    "devicelog_http_request_duration_seconds_bucket{le=\"+Inf\"} "
+			    "%llu\n",
+			    (unsigned long long)cum);
 	}
 	put(b, rc, "devicelog_http_request_duration_seconds_sum %.6f\n",
-			(double)get(&m->latency_sum_us) / 1e6);
-	put(b, rc, "devicelog_http_request_duration_seconds_count %llu\n",
-			(unsigned long long)cum);
+	    (double)get(&m->latency_sum_us) / 1e6);
+	put(b, rc, "devicelog_http_request_duration_seconds_count %llu\n", (unsigned long long)cum);
 }
 
 /* name, help, type of each counter of enum http_metric, in its order */
 static const struct {
 	const char *name, *labels, *help;
 } counters[HTTP_M_COUNT] = {
-	[HTTP_M_EVENTS_INGESTED] = {"devicelog_events_ingested_total", "",
-				    "Events stored by ingest (idempotent repeats excluded)."},
-	[HTTP_M_STORE_ERRORS] = {"devicelog_store_errors_total", "",
-				 "Requests that failed because the store did (answered 500/503)."},
-	[HTTP_M_RATE_LIMITED_KEY] = {"devicelog_rate_limited_total", "{limit=\"key\"}",
-				     "Requests answered 429 by a rate limit."},
-	[HTTP_M_RATE_LIMITED_IP] = {"devicelog_rate_limited_total", "{limit=\"address\"}", NULL},
-	[HTTP_M_RATE_LIMITED_STREAMS] = {"devicelog_rate_limited_total", "{limit=\"streams\"}",
-					 NULL},
+    [HTTP_M_EVENTS_INGESTED] = {"devicelog_events_ingested_total", "",
+                                "Events stored by ingest (idempotent repeats excluded)."},
+    [HTTP_M_STORE_ERRORS] = {"devicelog_store_errors_total", "",
+                             "Requests that failed because the store did (answered 500/503)."},
+    [HTTP_M_RATE_LIMITED_KEY] = {"devicelog_rate_limited_total", "{limit=\"key\"}",
+                                 "Requests answered 429 by a rate limit."},
+    [HTTP_M_RATE_LIMITED_IP] = {"devicelog_rate_limited_total", "{limit=\"address\"}", NULL},
+    [HTTP_M_RATE_LIMITED_STREAMS] = {"devicelog_rate_limited_total", "{limit=\"streams\"}", NULL},
 };
 
-int http__metrics_render(struct http_metrics *m, const struct http_gauges *g,
-			 struct dlog_buf *b)
+int http__metrics_render(struct http_metrics *m, const struct http_gauges *g, struct dlog_buf *b)
 {
 	int ret = 0, *rc = &ret;
 
@@ -185,19 +184,22 @@ int http__metrics_render(struct http_metrics *m, const struct http_gauges *g,
 	for (size_t i = 0; i < HTTP_M_COUNT; i++) {
 		if (counters[i].help != NULL)
 			put(b, rc, "# HELP %s %s\n# TYPE %s counter\n", counters[i].name,
-					counters[i].help, counters[i].name);
+			    counters[i].help, counters[i].name);
 		put(b, rc, "%s%s %llu\n", counters[i].name, counters[i].labels,
-				(unsigned long long)get(&m->counter[i]));
+		    (unsigned long long)get(&m->counter[i]));
 	}
-	put(b, rc, "# HELP devicelog_streams_open Live streams and exports in progress.\n"
-			   "# TYPE devicelog_streams_open gauge\ndevicelog_streams_open %lld\n",
-			(long long)atomic_load_explicit(&m->streams, memory_order_relaxed));
-	put(b, rc, "# HELP devicelog_connections_open Client connections open.\n"
-			   "# TYPE devicelog_connections_open gauge\n"
-			   "devicelog_connections_open %llu\n",
-			(unsigned long long)g->connections);
-	put(b, rc, "# HELP devicelog_store_up 1 when the store answered a read just now.\n"
-			   "# TYPE devicelog_store_up gauge\ndevicelog_store_up %d\n",
-			g->store_up ? 1 : 0);
+	put(b, rc,
+	    "# HELP devicelog_streams_open Live streams and exports in progress.\n"
+	    "# TYPE devicelog_streams_open gauge\ndevicelog_streams_open %lld\n",
+	    (long long)atomic_load_explicit(&m->streams, memory_order_relaxed));
+	put(b, rc,
+	    "# HELP devicelog_connections_open Client connections open.\n"
+	    "# TYPE devicelog_connections_open gauge\n"
+	    "devicelog_connections_open %llu\n",
+	    (unsigned long long)g->connections);
+	put(b, rc,
+	    "# HELP devicelog_store_up 1 when the store answered a read just now.\n"
+	    "# TYPE devicelog_store_up gauge\ndevicelog_store_up %d\n",
+	    g->store_up ? 1 : 0);
 	return ret;
 }

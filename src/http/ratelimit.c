@@ -82,14 +82,15 @@ void http__ratelimit_free(struct http_ratelimit *rl)
 
 /* The bucket of name in shard sh, claimed (full) when new. */
 static struct bucket *find(struct http_ratelimit *rl, struct shard *sh, uint64_t h,
-			   const char *name, dlog_time now)
+                           const char *name, dlog_time now)
 {
 	struct bucket *oldest = NULL;
 
 	for (size_t i = 0; i < PROBE; i++) {
 		struct bucket *b = &sh->b[(h + i) % sh->n];
 
-		if (strcmp(b->name, name) == 0)
+		/* names are cut to the bucket's size when stored: compare what was kept */
+		if (b->name[0] != '\0' && strncmp(b->name, name, NAME_MAX_LEN) == 0)
 			return b;
 		if (oldest == NULL || b->name[0] == '\0' ||
 		    (oldest->name[0] != '\0' && b->last < oldest->last))
@@ -130,10 +131,16 @@ unsigned http__ratelimit_take(struct http_ratelimit *rl, const char *name, bool 
 		if (take)
 			b->tokens -= 1.0;
 	} else {
-		/* whole seconds until one token is back, at least 1 (Retry-After is in seconds) */
-		double s = (1.0 - b->tokens) / rl->rate;
+		/* whole seconds until one token is back, rounded up, at least 1 (Retry-After is
+		 * in seconds) */
+		double secs = (1.0 - b->tokens) / rl->rate;
 
-		wait = s >= DLOG_RATE_RETRY_MAX_S ? DLOG_RATE_RETRY_MAX_S : (unsigned)s + 1;
+		if (secs >= DLOG_RATE_RETRY_MAX_S)
+			wait = DLOG_RATE_RETRY_MAX_S;
+		else
+			wait = (unsigned)secs + ((double)(unsigned)secs < secs ? 1 : 0);
+		if (wait < 1)
+			wait = 1;
 	}
 	pthread_mutex_unlock(&sh->lock);
 	return wait;

@@ -290,10 +290,66 @@ void http__begin(struct dlog_req *r)
 	check_body(r);
 }
 
+int http__json_shape(const char *p, size_t n, unsigned max_depth, size_t max_values, char *why,
+		     size_t whylen)
+{
+	unsigned depth = 0;
+	size_t values = 0;
+	bool in_str = false;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++; /* the escaped byte cannot end the string */
+			else if (c == '"')
+				in_str = false;
+			continue;
+		}
+		if (c == '"') {
+			in_str = true;
+		} else if (c == '{' || c == '[') {
+			if (++depth > max_depth) {
+				snprintf(why, whylen, "JSON nested deeper than %u levels", max_depth);
+				return DLOG_EINVAL;
+			}
+			values++;
+		} else if (c == '}' || c == ']') {
+			depth -= depth > 0; /* unbalanced: the parser will say so */
+		} else if (c == ',' || c == ':') {
+			values++;
+		}
+		if (values > max_values) {
+			snprintf(why, whylen, "more than %zu JSON values in one body", max_values);
+			return DLOG_EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* A body is checked for its shape before any parser builds a tree of it: nesting and value
+ * count bound the parser's memory, which the byte size alone does not (limits.h). */
+static int check_shape(struct dlog_req *r)
+{
+	char why[96];
+
+	if (r->route->body == BODY_NONE || r->body.len == 0)
+		return 0;
+	if (http__json_shape(r->body.data, r->body.len, DLOG_MAX_JSON_DEPTH, DLOG_MAX_JSON_VALUES,
+			     why, sizeof(why)) == 0)
+		return 0;
+	dlog_http_error_field(r, "body", "%s", why);
+	return dlog_http_error(r, DLOG_EINVAL, "body: %s", why);
+}
+
 void http__dispatch(struct dlog_req *r)
 {
-	int rc = r->route->fn(r);
+	int rc = check_shape(r);
 
+	if (rc != 0)
+		return;
+	rc = r->route->fn(r);
 	if (rc != 0 && r->err == 0)
 		dlog_http_error(r, rc, "%s", dlog_strerror(rc));
 }

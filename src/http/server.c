@@ -758,7 +758,7 @@ static int start_metrics(struct dlog_server *srv, char *errbuf, size_t errlen)
 	srv->md = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 		metrics_access, srv, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)(32 * 1024), MHD_OPTION_CONNECTION_LIMIT,
+		(size_t)DLOG_METRICS_CONN_MEMORY, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)DLOG_METRICS_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)DLOG_CONN_TIMEOUT_S, MHD_OPTION_END);
 	if (srv->md == NULL) {
