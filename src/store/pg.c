@@ -42,6 +42,14 @@
 /* Largest array parameter of one append: a full batch of the largest descriptions, escaped. */
 #define PG_MAX_ARRAY (64 * 1024 * 1024)
 #define MAX_PARAMS 16
+/* Generated statements (filters, orders) prepared per connection: the few shapes a portal and
+ * its clients send over and over fit, and the server keeps one plan per entry per connection. */
+#define PG_GEN_CACHE 32
+/* Dictionary entries (id -> text) a store keeps in memory, per dictionary. Codes, categories
+ * and descriptions are a few hundred texts; devices are one entry each, ~100 bytes: a fleet of
+ * 256k devices costs ~25 MB. Past that the dictionary is emptied and refilled by use. */
+#define PG_DICT_STRINGS (64 * 1024)
+#define PG_DICT_DEVICES (256 * 1024)
 
 /* Advisory lock keys: "dlog" in the high half, so they do not collide with other programs. */
 #define LOCK_MIGRATE INT64_C(0x646c6f6700000001)
@@ -130,6 +138,32 @@ static const char *const migrations[] = {
 	"UPDATE camp_codes k SET devices = n.devices FROM (SELECT account_id, camp, code,"
 	" count(*) AS devices FROM camp_devices GROUP BY account_id, camp, code) n"
 	" WHERE n.account_id = k.account_id AND n.camp = k.camp AND n.code = k.code;",
+	/* 3: every primary key and unique constraint of a per-account table includes account_id,
+	 * and so does the one foreign key between them, so that each table can be distributed by
+	 * account (Citus) as it is (docs/STORAGE.md, "Distributing by account"). Same rows; the
+	 * keys are rebuilt. The events key (account_id, seq, created) also serves the account's
+	 * list in id order, which events_account served; events_seq keeps max(seq) (last_seq) an
+	 * index walk. IF EXISTS: a database brought back to schema 1 by hand (the backfill test)
+	 * still has the new events and devices keys. */
+	"ALTER TABLE events DROP CONSTRAINT events_pkey,"
+	" ADD PRIMARY KEY (account_id, seq, created);"
+	"DROP INDEX IF EXISTS events_account;"
+	"CREATE INDEX IF NOT EXISTS events_seq ON events(seq);"
+	"ALTER TABLE devices DROP CONSTRAINT devices_pkey, ADD PRIMARY KEY (account_id, id);"
+	"ALTER TABLE group_members ADD COLUMN account_id bigint;"
+	"UPDATE group_members m SET account_id = g.account_id FROM device_groups g"
+	" WHERE g.id = m.group_id;"
+	"ALTER TABLE group_members DROP CONSTRAINT group_members_group_id_fkey,"
+	" DROP CONSTRAINT group_members_pkey, ALTER COLUMN account_id SET NOT NULL;"
+	"ALTER TABLE device_groups DROP CONSTRAINT device_groups_pkey,"
+	" DROP CONSTRAINT device_groups_gid_key, ADD PRIMARY KEY (account_id, id),"
+	" ADD UNIQUE (account_id, gid);"
+	/* group_id first: the group filter of event queries (sqlgen.c) finds members by group */
+	"ALTER TABLE group_members ADD PRIMARY KEY (group_id, dev, account_id),"
+	" ADD FOREIGN KEY (account_id, group_id) REFERENCES device_groups(account_id, id)"
+	" ON DELETE CASCADE;"
+	"DROP INDEX group_members_dev;"
+	"CREATE INDEX group_members_dev ON group_members(account_id, dev);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -137,14 +171,15 @@ static const char *const migrations[] = {
 	"SELECT k.key_id, k.account_id, a.name, k.scope, k.created_at, k.revoked_at, k.name,"     \
 	" encode(k.hash, 'hex') FROM api_keys k JOIN accounts a ON a.id = k.account_id"
 
+/* last_code and last_camp are resolved in memory, as EVENT_SELECT's ids */
 #define DEVICE_SELECT                                                                             \
-	"SELECT d.device_id, d.state, d.first_ts, d.last_ts, lc.s, d.last_mtype, cp.s, d.n0,"    \
-	" d.n1, d.n2, d.n3 FROM devices d LEFT JOIN strings lc ON lc.id = d.last_code"            \
-	" LEFT JOIN strings cp ON cp.id = d.last_camp"
+	"SELECT d.device_id, d.state, d.first_ts, d.last_ts, d.last_code, d.last_mtype,"         \
+	" d.last_camp, d.n0, d.n1, d.n2, d.n3 FROM devices d"
 
 #define GROUP_SELECT                                                                              \
 	"SELECT g.gid, g.name, g.description, g.attrs, g.created_at, g.updated_at,"               \
-	" (SELECT count(*) FROM group_members m WHERE m.group_id = g.id) FROM device_groups g"
+	" (SELECT count(*) FROM group_members m WHERE m.group_id = g.id"                         \
+	" AND m.account_id = g.account_id) FROM device_groups g"
 
 /* Group list: creation order; the cursor is a group id, whose row id gives its position. */
 #define GROUP_LIST(cmp, none, dir)                                                                \
@@ -152,11 +187,11 @@ static const char *const migrations[] = {
 		     "(SELECT id FROM device_groups WHERE gid = $2 AND account_id = $1), " none "))"                  \
 		     " ORDER BY g.id " dir " LIMIT $3"
 
+/* Dictionary ids, not texts: they are resolved in memory (resolve_names), which spares the
+ * planner and the executor five joins per page. */
 #define EVENT_SELECT                                                                              \
-	"SELECT e.seq, e.created, e.ts, d.device_id, c.s, e.mtype, k.s, ds.s, e.flags, cp.s,"     \
-	" e.extra, e.idem FROM events e JOIN devices d ON d.id = e.dev"                           \
-	" JOIN strings c ON c.id = e.code JOIN strings k ON k.id = e.cat"                         \
-	" JOIN strings ds ON ds.id = e.descr LEFT JOIN strings cp ON cp.id = e.camp"
+	"SELECT e.seq, e.created, e.ts, e.dev, e.code, e.mtype, e.cat, e.descr, e.flags, e.camp,"  \
+	" e.extra, e.idem FROM events e"
 
 /* Statements whose text is fixed: prepared once per connection, on first use. */
 enum stmt_id {
@@ -178,6 +213,8 @@ enum stmt_id {
 	ST_STATE_SET,
 	ST_GET,
 	ST_LAST_SEQ,
+	ST_STRING_NAMES,
+	ST_DEVICE_NAMES,
 	ST_DIR_DEVICES,
 	ST_DIR_CODES,
 	ST_DIR_CAMP_DEVICES,
@@ -265,6 +302,14 @@ static const struct {
 		    3,
 		    {INT8OID, INT8OID, INT8OID}},
 	[ST_LAST_SEQ] = {"SELECT coalesce(max(seq), 0) FROM events", 0, {0}},
+	/* dictionary texts for resolve_names, in id order (it searches them) */
+	[ST_STRING_NAMES] = {"SELECT id, s FROM strings WHERE id = ANY($1::bigint[]) ORDER BY id",
+			     1,
+			     {0}},
+	[ST_DEVICE_NAMES] = {"SELECT id, device_id FROM devices WHERE account_id = $1"
+			     " AND id = ANY($2::bigint[]) ORDER BY id",
+			     2,
+			     {INT8OID, 0}},
 	/* The directory rows of a batch's devices, one aggregate row per device computed in
 	 * event order (dir_devices): the CASEs keep "latest" = greatest (date_time, seq), since
 	 * every seq of the batch exceeds every stored one; least() ignores a NULL first_ts. */
@@ -368,12 +413,14 @@ static const struct {
 			   " AND account_id = $2)",
 			   3,
 			   {TEXTOID, INT8OID, TEXTOID}},
-	[ST_MEMBER_ADD] = {"INSERT INTO group_members VALUES ($1, $2) ON CONFLICT DO NOTHING",
-			   2,
-			   {INT8OID, INT8OID}},
-	[ST_MEMBER_DEL] = {"DELETE FROM group_members WHERE group_id = $1 AND dev = $2",
-			   2,
-			   {INT8OID, INT8OID}},
+	[ST_MEMBER_ADD] = {"INSERT INTO group_members(group_id, dev, account_id) VALUES ($1, $2, $3)"
+			   " ON CONFLICT DO NOTHING",
+			   3,
+			   {INT8OID, INT8OID, INT8OID}},
+	[ST_MEMBER_DEL] = {"DELETE FROM group_members WHERE group_id = $1 AND dev = $2"
+			   " AND account_id = $3",
+			   3,
+			   {INT8OID, INT8OID, INT8OID}},
 	/* code order is byte order, as SQLite's BINARY collation gives */
 	[ST_CAMP_STATS] = {"SELECT s.s, k.mtype, k.events, k.devices, k.first_ts FROM camp_codes k"
 			   " JOIN strings s ON s.id = k.code WHERE k.account_id = $1"
@@ -383,10 +430,39 @@ static const struct {
 			   {INT8OID, TEXTOID}},
 };
 
+/* A generated statement prepared on a connection as "g<name>". Its parameter types are part
+ * of the key (one letter each, 'i' or 't'), as they are of the prepared statement. */
+struct gen_stmt {
+	char *sql;     /* NULL: free slot */
+	char *types;
+	uint64_t used; /* tick of its last use: the least recent goes first */
+	unsigned name;
+};
+
 struct conn {
 	PGconn *pg;        /* NULL until first used */
 	uint64_t prepared; /* bit i: stmts[i] is prepared on pg */
 	bool busy;         /* handed to a thread */
+	bool gen_stale;    /* a generated statement failed: forget them all on conn_put */
+	struct gen_stmt gen[PG_GEN_CACHE];
+	uint64_t tick;
+	unsigned next_name;
+};
+
+/* id -> text of a dictionary table (strings; devices per account). Rows of both are never
+ * changed or deleted once committed, so an entry stays true; it is filled only from committed
+ * rows read back. Open addressing on (account_id, id); id 0 marks a free slot (identity
+ * columns start at 1). Texts are copied out under the lock (resolve_names), so emptying the
+ * dictionary when it is full never pulls text from under a reader. */
+struct dict_entry {
+	int64_t account_id, id;
+	char *text;
+};
+
+struct dict {
+	pthread_mutex_t lock;
+	struct dict_entry *slot;
+	size_t cap, n, max; /* cap: a power of two, n <= cap / 2; max: entries kept at most */
 };
 
 struct ctx {
@@ -396,6 +472,7 @@ struct ctx {
 	struct conn conns[PG_MAX_CONNS];
 	size_t nconns;
 	dlog_time part_lo, part_hi; /* a month whose partition is known to exist */
+	struct dict strings, devices;
 };
 
 static __thread char errmsg[512];
@@ -545,12 +622,81 @@ static int exec_simple(struct conn *cn, const char *sql)
 	return rc;
 }
 
-/* Run the generated statement g with its values bound; *out receives the result. */
+/* ---- generated statements, prepared once per connection ---- */
+
+static void gen_forget(struct conn *cn)
+{
+	for (size_t i = 0; i < PG_GEN_CACHE; i++) {
+		free(cn->gen[i].sql);
+		free(cn->gen[i].types);
+		cn->gen[i] = (struct gen_stmt){0};
+	}
+}
+
+/* The prepared statement for sql with these parameter types: found in the cache, or prepared
+ * in the slot of the least recently used one (deallocated first). *name: its number. */
+static int gen_prepare(struct conn *cn, const char *sql, const char *sig, int n,
+		       const unsigned int *types, unsigned *name)
+{
+	struct gen_stmt *victim = &cn->gen[0];
+	char stmt[16];
+	PGresult *res;
+	int rc = 0;
+
+	for (size_t i = 0; i < PG_GEN_CACHE; i++) {
+		struct gen_stmt *e = &cn->gen[i];
+
+		if (e->sql != NULL && strcmp(e->types, sig) == 0 && strcmp(e->sql, sql) == 0) {
+			e->used = ++cn->tick;
+			*name = e->name;
+			return 0;
+		}
+		if (e->sql == NULL || (victim->sql != NULL && e->used < victim->used))
+			victim = e;
+	}
+	if (victim->sql != NULL) {
+		snprintf(stmt, sizeof(stmt), "DEALLOCATE g%u", victim->name);
+		rc = exec_simple(cn, stmt);
+		free(victim->sql);
+		free(victim->types);
+		*victim = (struct gen_stmt){0};
+		if (rc != 0)
+			return rc;
+	}
+	victim->sql = strdup(sql);
+	victim->types = strdup(sig);
+	if (victim->sql == NULL || victim->types == NULL) {
+		free(victim->sql);
+		free(victim->types);
+		*victim = (struct gen_stmt){0};
+		return DLOG_ENOMEM;
+	}
+	victim->name = cn->next_name++;
+	snprintf(stmt, sizeof(stmt), "g%u", victim->name);
+	res = PQprepare(cn->pg, stmt, sql, n, types);
+	if (res == NULL || !result_ok(res)) {
+		rc = fail(cn->pg, res, "prepare");
+		free(victim->sql);
+		free(victim->types);
+		*victim = (struct gen_stmt){0};
+	} else {
+		victim->used = ++cn->tick;
+		*name = victim->name;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Run the generated statement g with its values bound, prepared on this connection the first
+ * time its text is seen (a page's query costs its planning once per connection, not per
+ * request); *out receives the result. */
 static int run_gen(struct conn *cn, const struct sqlgen *g, PGresult **out)
 {
 	const char **vals = NULL;
 	unsigned int *types = NULL;
-	char *nums = NULL;
+	char *nums = NULL, *sig = NULL;
+	char stmt[16];
+	unsigned name = 0;
 	PGresult *res;
 	int rc = g->err;
 
@@ -560,7 +706,8 @@ static int run_gen(struct conn *cn, const struct sqlgen *g, PGresult **out)
 	vals = calloc(g->nvals + 1, sizeof(*vals));
 	types = calloc(g->nvals + 1, sizeof(*types));
 	nums = calloc(g->nvals + 1, 24);
-	if (vals == NULL || types == NULL || nums == NULL) {
+	sig = calloc(g->nvals + 1, 1);
+	if (vals == NULL || types == NULL || nums == NULL || sig == NULL) {
 		rc = DLOG_ENOMEM;
 		goto out;
 	}
@@ -569,14 +716,22 @@ static int run_gen(struct conn *cn, const struct sqlgen *g, PGresult **out)
 			snprintf(nums + i * 24, 24, "%lld", (long long)g->vals[i].i);
 			vals[i] = nums + i * 24;
 			types[i] = INT8OID;
+			sig[i] = 'i';
 		} else {
 			vals[i] = g->vals[i].s;
 			types[i] = TEXTOID;
+			sig[i] = 't';
 		}
 	}
-	res = PQexecParams(cn->pg, g->sql.data, (int)g->nvals, types, vals, NULL, NULL, 0);
+	rc = gen_prepare(cn, g->sql.data, sig, (int)g->nvals, types, &name);
+	if (rc != 0)
+		goto out;
+	snprintf(stmt, sizeof(stmt), "g%u", name);
+	res = PQexecPrepared(cn->pg, stmt, (int)g->nvals, vals, NULL, NULL, 0);
 	if (res == NULL || !result_ok(res)) {
 		rc = fail(cn->pg, res, "query");
+		/* whatever broke (a plan invalidated by DDL of another instance...), start over */
+		cn->gen_stale = true;
 		PQclear(res);
 		goto out;
 	}
@@ -585,6 +740,7 @@ out:
 	free(vals);
 	free(types);
 	free(nums);
+	free(sig);
 	return rc;
 }
 
@@ -612,7 +768,10 @@ static int conn_connect(const char *url, struct conn *cn)
 			return DLOG_ENOMEM;
 		}
 	}
+	/* a new session: nothing is prepared on it */
 	cn->prepared = 0;
+	cn->gen_stale = false;
+	gen_forget(cn);
 	if (PQstatus(cn->pg) != CONNECTION_OK)
 		return fail(cn->pg, NULL, "connect");
 	PQsetNoticeProcessor(cn->pg, ignore_notice, NULL);
@@ -667,10 +826,98 @@ static void conn_put(struct ctx *c, struct conn *cn)
 	/* an error path that could not roll back must not leak its transaction to the next user */
 	if (PQstatus(cn->pg) == CONNECTION_OK && PQtransactionStatus(cn->pg) != PQTRANS_IDLE)
 		PQclear(PQexec(cn->pg, "ROLLBACK"));
+	if (cn->gen_stale && PQstatus(cn->pg) == CONNECTION_OK) {
+		PQclear(PQexec(cn->pg, "DEALLOCATE ALL"));
+		cn->prepared = 0;
+		cn->gen_stale = false;
+		gen_forget(cn);
+	}
 	pthread_mutex_lock(&c->lock);
 	cn->busy = false;
 	pthread_cond_signal(&c->freed);
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- dictionaries in memory: ids of strings and devices -> texts ---- */
+
+static void dict_init(struct dict *d, size_t max)
+{
+	memset(d, 0, sizeof(*d));
+	pthread_mutex_init(&d->lock, NULL);
+	d->max = max;
+}
+
+static void dict_clear(struct dict *d)
+{
+	for (size_t i = 0; i < d->cap; i++)
+		free(d->slot[i].text);
+	free(d->slot);
+	d->slot = NULL;
+	d->cap = d->n = 0;
+}
+
+static void dict_done(struct dict *d)
+{
+	dict_clear(d);
+	pthread_mutex_destroy(&d->lock);
+}
+
+static size_t dict_hash(int64_t account_id, int64_t id)
+{
+	uint64_t h = ((uint64_t)id ^ ((uint64_t)account_id << 40)) * UINT64_C(0x9e3779b97f4a7c15);
+
+	return (size_t)(h ^ (h >> 29));
+}
+
+/* The slot of (account_id, id), or the free slot where it would go. Needs cap > 0. */
+static struct dict_entry *dict_slot(const struct dict *d, int64_t account_id, int64_t id)
+{
+	size_t i = dict_hash(account_id, id) & (d->cap - 1);
+
+	while (d->slot[i].id != 0 && (d->slot[i].id != id || d->slot[i].account_id != account_id))
+		i = (i + 1) & (d->cap - 1);
+	return &d->slot[i];
+}
+
+/* The text of (account_id, id), or NULL. Caller holds d->lock. */
+static const char *dict_find(const struct dict *d, int64_t account_id, int64_t id)
+{
+	return d->cap == 0 ? NULL : dict_slot(d, account_id, id)->text;
+}
+
+/* Remember a text (copied). Caller holds d->lock. Out of memory just remembers nothing. */
+static void dict_put(struct dict *d, int64_t account_id, int64_t id, const char *text)
+{
+	struct dict_entry *e;
+
+	if (id == 0)
+		return;
+	if (d->n + 1 > d->max)
+		dict_clear(d);
+	if ((d->n + 1) * 2 > d->cap) {
+		size_t ncap = d->cap ? d->cap * 2 : 256;
+		struct dict_entry *old = d->slot, *nslot = calloc(ncap, sizeof(*nslot));
+		size_t ocap = d->cap;
+
+		if (nslot == NULL)
+			return;
+		d->slot = nslot;
+		d->cap = ncap;
+		for (size_t i = 0; i < ocap; i++) {
+			if (old[i].id != 0)
+				*dict_slot(d, old[i].account_id, old[i].id) = old[i];
+		}
+		free(old);
+	}
+	e = dict_slot(d, account_id, id);
+	if (e->id != 0)
+		return;
+	e->text = strdup(text);
+	if (e->text == NULL)
+		return;
+	e->account_id = account_id;
+	e->id = id;
+	d->n++;
 }
 
 /* ---- open, migrate, close ---- */
@@ -768,8 +1015,12 @@ static void pg_close(void *vctx)
 
 	if (c == NULL)
 		return;
-	for (size_t i = 0; i < c->nconns; i++)
+	for (size_t i = 0; i < c->nconns; i++) {
 		PQfinish(c->conns[i].pg);
+		gen_forget(&c->conns[i]);
+	}
+	dict_done(&c->strings);
+	dict_done(&c->devices);
 	pthread_cond_destroy(&c->freed);
 	pthread_mutex_destroy(&c->lock);
 	free(c->url);
@@ -787,6 +1038,8 @@ static int pg_open(const char *url, void **out, char *errbuf, size_t errlen)
 		return DLOG_ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->freed, NULL);
+	dict_init(&c->strings, PG_DICT_STRINGS);
+	dict_init(&c->devices, PG_DICT_DEVICES);
 	c->url = strdup(url);
 	if (c->url == NULL) {
 		pg_close(c);
@@ -1802,21 +2055,203 @@ static int pg_append(void *vctx, int64_t account_id, const struct dlog_event *ev
 
 /* ---- reads ---- */
 
-static void event_row(const PGresult *r, int row, struct dlog_event *e)
+/* Which columns of a result hold dictionary ids, and of which dictionary. */
+enum { NAME_STRING, NAME_DEVICE };
+struct name_col {
+	int col;
+	int kind;
+};
+
+/* The texts of a result's dictionary ids, copied so that they outlive any change of the
+ * dictionaries: text[row * ncols + i] for cols[i], NULL for SQL NULL. */
+struct names {
+	struct dlog_buf buf;
+	size_t *off;
+	const char **text;
+};
+
+#define NAME_NULL SIZE_MAX
+#define NAME_MISSING (SIZE_MAX - 1)
+
+static void names_done(struct names *nm)
+{
+	dlog_buf_done(&nm->buf);
+	free(nm->off);
+	free(nm->text);
+}
+
+/* Copy text into nm->buf; its offset into *off. */
+static int name_copy(struct names *nm, const char *text, size_t *off)
+{
+	*off = nm->buf.len;
+	return dlog_buf_add(&nm->buf, text, strlen(text) + 1);
+}
+
+/* Fill the cells of one dictionary that it knows; list the ids it lacks in miss (an array
+ * parameter). *nmiss: how many. */
+static int names_known(struct dict *d, int64_t account_id, const PGresult *res, int rows,
+		       const struct name_col *cols, int ncols, int kind, struct names *nm,
+		       struct arrays *miss, size_t *nmiss)
+{
+	int rc = 0;
+
+	*nmiss = 0;
+	pthread_mutex_lock(&d->lock);
+	for (int r = 0; rc == 0 && r < rows; r++) {
+		for (int i = 0; rc == 0 && i < ncols; i++) {
+			size_t *off = &nm->off[(size_t)r * (size_t)ncols + (size_t)i];
+			const char *text;
+			int64_t id;
+
+			if (cols[i].kind != kind)
+				continue;
+			if (PQgetisnull(res, r, cols[i].col)) {
+				*off = NAME_NULL;
+				continue;
+			}
+			id = col_i64(res, r, cols[i].col);
+			text = dict_find(d, account_id, id);
+			if (text != NULL) {
+				rc = name_copy(nm, text, off);
+			} else {
+				*off = NAME_MISSING;
+				arr_int(miss, 0, id);
+				rc = miss->err;
+				(*nmiss)++;
+			}
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}
+
+/* Read the missing ids of one dictionary from the database, remember them, fill their cells. */
+static int names_fetch(struct conn *cn, struct dict *d, int64_t account_id, const PGresult *res,
+		       int rows, const struct name_col *cols, int ncols, int kind,
+		       struct names *nm, struct arrays *miss)
+{
+	struct params p = {0};
+	PGresult *got = NULL;
+	int rc;
+
+	arr_finish(miss);
+	if (miss->err != 0)
+		return miss->err;
+	/* devices: the account leads, as in their key (account_id, id) */
+	if (kind == NAME_DEVICE)
+		p_int(&p, account_id);
+	p_text(&p, miss->b[0].data);
+	rc = run(cn, kind == NAME_DEVICE ? ST_DEVICE_NAMES : ST_STRING_NAMES, &p, &got);
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&d->lock);
+	for (int g = 0; g < PQntuples(got); g++)
+		dict_put(d, kind == NAME_DEVICE ? account_id : 0, col_i64(got, g, 0),
+			 PQgetvalue(got, g, 1));
+	pthread_mutex_unlock(&d->lock);
+	/* rows come back in id order: binary search for each missing cell */
+	for (int r = 0; rc == 0 && r < rows; r++) {
+		for (int i = 0; rc == 0 && i < ncols; i++) {
+			size_t *off = &nm->off[(size_t)r * (size_t)ncols + (size_t)i];
+			int64_t id;
+			int lo = 0, hi = PQntuples(got);
+
+			if (cols[i].kind != kind || *off != NAME_MISSING)
+				continue;
+			id = col_i64(res, r, cols[i].col);
+			while (lo < hi) {
+				int mid = lo + (hi - lo) / 2;
+
+				if (col_i64(got, mid, 0) < id)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo < PQntuples(got) && col_i64(got, lo, 0) == id) {
+				rc = name_copy(nm, PQgetvalue(got, lo, 1), off);
+			} else {
+				snprintf(errmsg, sizeof(errmsg), "dictionary id %lld not found",
+					 (long long)id);
+				rc = DLOG_ESTORE;
+			}
+		}
+	}
+	PQclear(got);
+	return rc;
+}
+
+/* Resolve the dictionary ids in cols of res's first rows rows into nm (names_done it). Ids
+ * known in memory cost nothing; the others one query per dictionary, and are remembered. */
+static int resolve_names(struct ctx *c, struct conn *cn, int64_t account_id, const PGresult *res,
+			 int rows, const struct name_col *cols, int ncols, struct names *nm)
+{
+	size_t cells = (size_t)rows * (size_t)ncols;
+	int rc = 0;
+
+	memset(nm, 0, sizeof(*nm));
+	dlog_buf_init(&nm->buf, PG_MAX_ARRAY);
+	nm->off = calloc(cells + 1, sizeof(*nm->off));
+	nm->text = calloc(cells + 1, sizeof(*nm->text));
+	if (nm->off == NULL || nm->text == NULL)
+		return DLOG_ENOMEM;
+	for (int kind = NAME_STRING; rc == 0 && kind <= NAME_DEVICE; kind++) {
+		struct dict *d = kind == NAME_DEVICE ? &c->devices : &c->strings;
+		int64_t key = kind == NAME_DEVICE ? account_id : 0;
+		struct arrays miss;
+		size_t nmiss = 0;
+
+		arrays_init(&miss, 1);
+		rc = names_known(d, key, res, rows, cols, ncols, kind, nm, &miss, &nmiss);
+		if (rc == 0 && nmiss > 0)
+			rc = names_fetch(cn, d, account_id, res, rows, cols, ncols, kind, nm, &miss);
+		arrays_done(&miss);
+	}
+	/* the buffer has stopped moving: offsets become pointers */
+	for (size_t i = 0; rc == 0 && i < cells; i++)
+		nm->text[i] = nm->off[i] == NAME_NULL ? NULL : nm->buf.data + nm->off[i];
+	return rc;
+}
+
+
+/* EVENT_SELECT's dictionary columns, in the order event_row takes their texts. */
+static const struct name_col event_names[] = {
+	{3, NAME_DEVICE}, {4, NAME_STRING}, {6, NAME_STRING}, {7, NAME_STRING}, {9, NAME_STRING},
+};
+#define EVENT_NAMES ((int)(sizeof(event_names) / sizeof(event_names[0])))
+
+/* Row row of an EVENT_SELECT result; name: its EVENT_NAMES texts (resolve_names). */
+static void event_row(const PGresult *r, int row, const char *const *name, struct dlog_event *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->id.seq = (uint64_t)col_i64(r, row, 0);
 	e->id.created = col_i64(r, row, 1);
 	e->date_time = col_i64(r, row, 2);
-	e->device_id = col_text(r, row, 3);
-	e->event_type = col_text(r, row, 4);
+	e->device_id = name[0];
+	e->event_type = name[1];
 	e->mtype = (enum dlog_mtype)col_i64(r, row, 5);
-	e->category = col_text(r, row, 6);
-	e->description = col_text(r, row, 7);
+	e->category = name[2];
+	e->description = name[3];
 	e->state_change = (col_i64(r, row, 8) & 1) != 0;
-	e->campaign_id = col_text(r, row, 9);
+	e->campaign_id = name[4];
 	e->data_extra = col_text(r, row, 10);
 	e->idempotency_key = col_text(r, row, 11);
+}
+
+/* Hand the first rows rows of an EVENT_SELECT result to cb. */
+static int event_rows(struct ctx *c, struct conn *cn, int64_t account_id, const PGresult *res,
+		      int rows, dlog_event_cb cb, void *arg)
+{
+	struct names nm;
+	int rc = resolve_names(c, cn, account_id, res, rows, event_names, EVENT_NAMES, &nm);
+
+	for (int i = 0; rc == 0 && i < rows; i++) {
+		struct dlog_event e;
+
+		event_row(res, i, nm.text + (size_t)i * EVENT_NAMES, &e);
+		rc = cb(arg, &e);
+	}
+	names_done(&nm);
+	return rc;
 }
 
 static int count_rows(struct conn *cn, int64_t account_id, const struct dlog_query *q,
@@ -1837,8 +2272,8 @@ static int count_rows(struct conn *cn, int64_t account_id, const struct dlog_que
 	return rc;
 }
 
-static int page_rows(struct conn *cn, int64_t account_id, const struct dlog_query *q,
-		     dlog_event_cb cb, void *arg, bool *has_more)
+static int page_rows(struct ctx *c, struct conn *cn, int64_t account_id,
+		     const struct dlog_query *q, dlog_event_cb cb, void *arg, bool *has_more)
 {
 	struct sqlgen g;
 	PGresult *res = NULL;
@@ -1856,12 +2291,7 @@ static int page_rows(struct conn *cn, int64_t account_id, const struct dlog_quer
 		int rows = PQntuples(res);
 
 		*has_more = rows > q->limit;
-		for (int i = 0; rc == 0 && i < rows && i < q->limit; i++) {
-			struct dlog_event e;
-
-			event_row(res, i, &e);
-			rc = cb(arg, &e);
-		}
+		rc = event_rows(c, cn, account_id, res, rows < q->limit ? rows : q->limit, cb, arg);
 	}
 	PQclear(res);
 	store__sqlgen_done(&g);
@@ -1882,7 +2312,7 @@ static int pg_query(void *vctx, int64_t account_id, const struct dlog_query *q,
 	if (q->include_total)
 		rc = exec_simple(cn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 	if (rc == 0)
-		rc = page_rows(cn, account_id, q, cb, arg, has_more);
+		rc = page_rows(c, cn, account_id, q, cb, arg, has_more);
 	if (rc == 0 && q->include_total)
 		rc = count_rows(cn, account_id, q, total);
 	if (q->include_total)
@@ -1909,14 +2339,10 @@ static int pg_get(void *vctx, int64_t account_id, const struct dlog_id *id, dlog
 	p_int(&p, id->created);
 	p_int(&p, account_id);
 	rc = run(cn, ST_GET, &p, &res);
-	if (rc == 0 && PQntuples(res) == 1) {
-		struct dlog_event e;
-
-		event_row(res, 0, &e);
-		rc = cb(arg, &e);
-	} else if (rc == 0) {
+	if (rc == 0 && PQntuples(res) == 1)
+		rc = event_rows(c, cn, account_id, res, 1, cb, arg);
+	else if (rc == 0)
 		rc = DLOG_ENOTFOUND;
-	}
 	PQclear(res);
 	conn_put(c, cn);
 	return rc;
@@ -2005,18 +2431,39 @@ static int pg_summary(void *vctx, int64_t account_id, const struct dlog_query *q
 
 /* ---- the device directory ---- */
 
-static void device_row(const PGresult *r, int row, struct dlog_device *d)
+/* DEVICE_SELECT's dictionary columns: the last event's code and campaign. */
+static const struct name_col device_names[] = {{4, NAME_STRING}, {6, NAME_STRING}};
+#define DEVICE_NAMES ((int)(sizeof(device_names) / sizeof(device_names[0])))
+
+static void device_row(const PGresult *r, int row, const char *const *name, struct dlog_device *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->device_id = col_text(r, row, 0);
 	d->state = (enum dlog_device_state)col_i64(r, row, 1);
 	d->first_at = col_i64(r, row, 2);
 	d->last_at = col_i64(r, row, 3);
-	d->last_event_type = col_text(r, row, 4);
+	d->last_event_type = name[0];
 	d->last_mtype = (enum dlog_mtype)col_i64(r, row, 5);
-	d->last_campaign_id = col_text(r, row, 6);
+	d->last_campaign_id = name[1];
 	for (int m = 0; m < DLOG_MTYPE_COUNT; m++)
 		d->counts[m] = col_i64(r, row, 7 + m);
+}
+
+/* Hand the first rows rows of a DEVICE_SELECT result to cb. */
+static int device_rows(struct ctx *c, struct conn *cn, int64_t account_id, const PGresult *res,
+		       int rows, dlog_device_cb cb, void *arg)
+{
+	struct names nm;
+	int rc = resolve_names(c, cn, account_id, res, rows, device_names, DEVICE_NAMES, &nm);
+
+	for (int i = 0; rc == 0 && i < rows; i++) {
+		struct dlog_device d;
+
+		device_row(res, i, nm.text + (size_t)i * DEVICE_NAMES, &d);
+		rc = cb(arg, &d);
+	}
+	names_done(&nm);
+	return rc;
 }
 
 /* A group's row id from its public id, or DLOG_ENOTFOUND (naming it in errmsg). */
@@ -2041,7 +2488,9 @@ static void device_sql(struct sqlgen *g, int64_t account_id, int64_t group, bool
 	store__sql(g, count ? "SELECT count(*) FROM devices d WHERE " : DEVICE_SELECT " WHERE ");
 	store__sql_device_where(g, account_id, q, !count);
 	if (group > 0) {
-		store__sql(g, " AND d.id IN (SELECT dev FROM group_members WHERE group_id = ");
+		store__sql(g, " AND d.id IN (SELECT dev FROM group_members WHERE account_id = ");
+		store__sql_int(g, account_id);
+		store__sql(g, " AND group_id = ");
 		store__sql_int(g, group);
 		store__sql(g, ")");
 	}
@@ -2053,7 +2502,7 @@ static void device_sql(struct sqlgen *g, int64_t account_id, int64_t group, bool
 	store__sql(g, tail);
 }
 
-static int device_page(struct conn *cn, int64_t account_id, int64_t group,
+static int device_page(struct ctx *c, struct conn *cn, int64_t account_id, int64_t group,
 		       const struct dlog_query *q, dlog_device_cb cb, void *arg, bool *has_more)
 {
 	struct sqlgen g;
@@ -2067,12 +2516,7 @@ static int device_page(struct conn *cn, int64_t account_id, int64_t group,
 		int rows = PQntuples(res);
 
 		*has_more = rows > q->limit;
-		for (int i = 0; rc == 0 && i < rows && i < q->limit; i++) {
-			struct dlog_device d;
-
-			device_row(res, i, &d);
-			rc = cb(arg, &d);
-		}
+		rc = device_rows(c, cn, account_id, res, rows < q->limit ? rows : q->limit, cb, arg);
 	}
 	PQclear(res);
 	store__sqlgen_done(&g);
@@ -2113,7 +2557,7 @@ static int pg_device_query(void *vctx, int64_t account_id, const char *group_id,
 	if (rc == 0 && group_id != NULL)
 		rc = group_rowid(cn, account_id, group_id, &group);
 	if (rc == 0)
-		rc = device_page(cn, account_id, group, q, cb, arg, has_more);
+		rc = device_page(c, cn, account_id, group, q, cb, arg, has_more);
 	if (rc == 0 && q->include_total)
 		rc = device_count(cn, account_id, group, q, total);
 	PQclear(PQexec(cn->pg, rc == 0 ? "COMMIT" : "ROLLBACK"));
@@ -2135,14 +2579,10 @@ static int pg_device_get(void *vctx, int64_t account_id, const char *device_id,
 	p_int(&p, account_id);
 	p_text(&p, device_id);
 	rc = run(cn, ST_DEVICE_GET, &p, &res);
-	if (rc == 0 && PQntuples(res) == 1) {
-		struct dlog_device d;
-
-		device_row(res, 0, &d);
-		rc = cb(arg, &d);
-	} else if (rc == 0) {
+	if (rc == 0 && PQntuples(res) == 1)
+		rc = device_rows(c, cn, account_id, res, 1, cb, arg);
+	else if (rc == 0)
 		rc = DLOG_ENOTFOUND;
-	}
 	PQclear(res);
 	conn_put(c, cn);
 	return rc;
@@ -2357,6 +2797,7 @@ static int pg_group_member(void *vctx, int64_t account_id, const char *id, const
 	p.n = 0;
 	p_int(&p, group);
 	p_int(&p, dev);
+	p_int(&p, account_id);
 	rc = run(cn, add ? ST_MEMBER_ADD : ST_MEMBER_DEL, &p, &res);
 	/* the group was deleted meanwhile (its key is gone): as if it never existed */
 	if (rc != 0 && strcmp(errstate, "23503") == 0) {
@@ -2656,10 +3097,12 @@ static int delete_rows(struct conn *cn, dlog_time cutoff, int max_rows, int64_t 
 
 	p_int(&p, cutoff);
 	p_int(&p, max_rows);
-	/* (seq, created) is the key; the created bound prunes to the partitions concerned */
+	/* (account_id, seq, created) is the key; the created bounds prune to the partitions
+	 * concerned, on both sides */
 	rc = run_text(cn,
-		      "DELETE FROM events WHERE (seq, created) IN (SELECT seq, created FROM events"
-		      " WHERE created < $1::bigint LIMIT $2::bigint)",
+		      "DELETE FROM events WHERE created < $1::bigint AND (account_id, seq, created)"
+		      " IN (SELECT account_id, seq, created FROM events WHERE created < $1::bigint"
+		      " LIMIT $2::bigint)",
 		      &p, &res);
 	if (rc == 0)
 		rows = strtoull(PQcmdTuples(res), NULL, 10);

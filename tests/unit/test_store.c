@@ -2455,6 +2455,85 @@ static void test_copy(void **state)
 	drop_fresh(&g);
 }
 
+/* ---- tests: distributing by account (PostgreSQL only) ---- */
+
+/* The first column of every row sql gives on url, joined by spaces ("" when no row). */
+static void pg_names(const char *url, const char *sql, char *out, size_t len)
+{
+	PGconn *pg = PQconnectdb(url);
+	PGresult *res;
+
+	if (PQstatus(pg) != CONNECTION_OK)
+		fail_msg("connect %s: %s", url, PQerrorMessage(pg));
+	res = PQexec(pg, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(pg));
+	out[0] = '\0';
+	for (int i = 0; i < PQntuples(res); i++) {
+		size_t n = strlen(out);
+
+		snprintf(out + n, len - n, "%s%s", i ? " " : "", PQgetvalue(res, i, 0));
+	}
+	PQclear(res);
+	PQfinish(pg);
+}
+
+/* The tables that are not distributed by account (docs/STORAGE.md): reference tables and the
+ * coordinator's own. Every other table of the schema is per account. */
+#define NOT_DISTRIBUTED "('accounts', 'api_keys', 'strings', 'meta', 'append_state')"
+/* A per-account table: every table (partitions included) but those. */
+#define PER_ACCOUNT(rel)                                                                          \
+	" JOIN pg_namespace n ON n.oid = " rel ".relnamespace AND n.nspname = current_schema()"   \
+	" WHERE " rel ".relkind IN ('r', 'p') AND " rel ".relname NOT IN " NOT_DISTRIBUTED
+#define ACCOUNT_ATTNUM(rel)                                                                       \
+	"(SELECT attnum FROM pg_attribute WHERE attrelid = " rel ".oid AND attname = 'account_id')"
+
+/* What Citus needs to distribute every per-account table by account_id as it is (one
+ * create_distributed_table per table, colocated): each has account_id, each of its primary keys
+ * and unique constraints contains it, and each foreign key between two of them pairs
+ * account_id with account_id. Checked on the catalog, with month partitions made. */
+static void test_pg_distributable(void **state)
+{
+	struct fixture *f = *state;
+	char bad[4096];
+
+	if (!is_pg)
+		skip();
+	load_dir_model(f);
+	pg_names(f->url,
+		 "SELECT c.relname FROM pg_class c" PER_ACCOUNT("c")
+		 " AND c.relname LIKE 'events_p%' LIMIT 1",
+		 bad, sizeof(bad));
+	assert_string_not_equal(bad, ""); /* the check below sees a month partition */
+	pg_names(f->url,
+		 "SELECT c.relname FROM pg_class c" PER_ACCOUNT("c")
+		 " AND " ACCOUNT_ATTNUM("c") " IS NULL ORDER BY 1",
+		 bad, sizeof(bad));
+	if (bad[0] != '\0')
+		fail_msg("per-account tables without account_id: %s", bad);
+	pg_names(f->url,
+		 "SELECT i.indexrelid::regclass::text FROM pg_index i"
+		 " JOIN pg_class c ON c.oid = i.indrelid" PER_ACCOUNT("c")
+		 " AND i.indisunique AND NOT " ACCOUNT_ATTNUM("c")
+		 " = ANY((i.indkey::int2[])[0:i.indnkeyatts - 1]) ORDER BY 1",
+		 bad, sizeof(bad));
+	if (bad[0] != '\0')
+		fail_msg("unique indexes without account_id: %s", bad);
+	pg_names(f->url,
+		 "SELECT k.conname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid"
+		 " JOIN pg_class r ON r.oid = k.confrelid" PER_ACCOUNT("c")
+		 " AND k.contype = 'f' AND r.relname NOT IN " NOT_DISTRIBUTED
+		 " AND coalesce(array_position(k.conkey, " ACCOUNT_ATTNUM("c") "), 0)"
+		 " IS DISTINCT FROM array_position(k.confkey, " ACCOUNT_ATTNUM("r") ")"
+		 " ORDER BY 1",
+		 bad, sizeof(bad));
+	if (bad[0] != '\0')
+		fail_msg("foreign keys not pairing account_id: %s", bad);
+	/* retention drops months: events stays partitioned by its commit time */
+	pg_names(f->url, "SELECT pg_get_partkeydef('events'::regclass)", bad, sizeof(bad));
+	assert_string_equal(bad, "RANGE (created)");
+}
+
 int main(void)
 {
 	const char *env = getenv("DLOG_TEST_STORE");
@@ -2487,6 +2566,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_idem_hashes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_distributable, setup, teardown),
 	};
 
 	is_pg = env != NULL &&
