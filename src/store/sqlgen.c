@@ -144,7 +144,19 @@ static void value_list(struct sqlgen *g, const struct dlog_term *t, enum col_kin
 
 static void term_id(struct sqlgen *g, const struct dlog_term *t)
 {
-	if (negated(t->op))
+	bool neg = negated(t->op);
+
+	if (!neg) {
+		/* a plain seq list first: the planner turns it into rowid lookups, which a row-value
+		 * IN over VALUES alone does not get */
+		store__sql(g, "e.seq IN (");
+		for (size_t i = 0; i < t->n; i++) {
+			store__sql(g, i ? "," : "");
+			store__sql_int(g, t->v.ids[i].seq > INT64_MAX ? -1 : (int64_t)t->v.ids[i].seq);
+		}
+		store__sql(g, ") AND ");
+	}
+	if (neg)
 		store__sql(g, "NOT ");
 	store__sql(g, "(e.seq, e.created) IN (VALUES ");
 	for (size_t i = 0; i < t->n; i++) {

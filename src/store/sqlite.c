@@ -274,8 +274,7 @@ static int conn_open(const char *path, bool create, struct conn *c)
 	sqlite3_extended_result_codes(c->db, 1);
 	/* WAL: readers never block the writer. FULL: a commit is on disk before we answer.
 	 * The writer touches device rows and index leaves all over the file: a larger cache
-	 * saves it reading them back (profiled at 10M events). Readers map the file instead of
-	 * copying pages through read(2); mapped pages are the page cache, shared. */
+	 * saves it reading them back (profiled at 10M events). */
 	rc = exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 			 "PRAGMA temp_store=MEMORY;");
 	if (rc == 0)
