@@ -191,8 +191,13 @@ static void term_dict(struct sqlgen *g, int64_t account_id, const struct dlog_te
 		store__sql_int(g, account_id);
 		store__sql(g, " AND device_id");
 	} else if (kind == COL_GROUP) {
-		store__sql(g, "(SELECT m.dev FROM group_members m JOIN device_groups gr"
-			      " ON gr.id = m.group_id WHERE gr.account_id = ");
+		/* on PostgreSQL members carry account_id (distributable by account): join on it */
+		store__sql(g, g->style == SQL_STYLE_PG
+				      ? "(SELECT m.dev FROM group_members m JOIN device_groups gr"
+					" ON gr.id = m.group_id AND gr.account_id = m.account_id"
+					" WHERE gr.account_id = "
+				      : "(SELECT m.dev FROM group_members m JOIN device_groups gr"
+					" ON gr.id = m.group_id WHERE gr.account_id = ");
 		store__sql_int(g, account_id);
 		store__sql(g, " AND gr.gid");
 	} else {
