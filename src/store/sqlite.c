@@ -684,16 +684,21 @@ static int sqlite_account_count(void *vctx, int64_t *count)
 	return rc;
 }
 
-static int sqlite_key_add(void *vctx, const struct dlog_key_info *k, const uint8_t hash[32])
+/* A new key (import=false: a duplicate id or hash is an error) or a copied one (import=true:
+ * revocation kept, one already present left alone). */
+static int insert_key(struct ctx *c, const struct dlog_key_info *k, const uint8_t hash[32],
+		      bool import)
 {
-	struct ctx *c = vctx;
 	sqlite3_stmt *st;
 	int rc;
 
 	pthread_mutex_lock(&c->wlock);
 	rc = conn_prepare(&c->w,
-			  "INSERT INTO api_keys(key_id, account_id, scope, hash, name, created_at)"
-			  " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+			  import ? "INSERT INTO api_keys(key_id, account_id, scope, hash, name,"
+				   " created_at, revoked_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+				   " ON CONFLICT DO NOTHING"
+				 : "INSERT INTO api_keys(key_id, account_id, scope, hash, name,"
+				   " created_at, revoked_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 			  &st);
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, k->key_id, -1, SQLITE_STATIC);
@@ -702,10 +707,16 @@ static int sqlite_key_add(void *vctx, const struct dlog_key_info *k, const uint8
 		sqlite3_bind_blob(st, 4, hash, 32, SQLITE_STATIC);
 		sqlite3_bind_text(st, 5, k->name, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 6, k->created_at);
-		rc = step_done(&c->w, st, "key insert");
+		sqlite3_bind_int64(st, 7, import ? k->revoked_at : 0);
+		rc = step_done(&c->w, st, import ? "key import" : "key insert");
 	}
 	pthread_mutex_unlock(&c->wlock);
 	return rc;
+}
+
+static int sqlite_key_add(void *vctx, const struct dlog_key_info *k, const uint8_t hash[32])
+{
+	return insert_key(vctx, k, hash, false);
 }
 
 #define KEY_COLUMNS                                                                               \
@@ -1907,27 +1918,7 @@ out:
 
 static int sqlite_key_import(void *vctx, const struct dlog_key_info *k, const uint8_t hash[32])
 {
-	struct ctx *c = vctx;
-	sqlite3_stmt *st;
-	int rc;
-
-	pthread_mutex_lock(&c->wlock);
-	rc = conn_prepare(&c->w,
-			  "INSERT INTO api_keys(key_id, account_id, scope, hash, name, created_at,"
-			  " revoked_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
-			  &st);
-	if (rc == 0) {
-		sqlite3_bind_text(st, 1, k->key_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, k->account_id);
-		sqlite3_bind_int(st, 3, (int)k->scope);
-		sqlite3_bind_blob(st, 4, hash, 32, SQLITE_STATIC);
-		sqlite3_bind_text(st, 5, k->name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 6, k->created_at);
-		sqlite3_bind_int64(st, 7, k->revoked_at);
-		rc = step_done(&c->w, st, "key import");
-	}
-	pthread_mutex_unlock(&c->wlock);
-	return rc;
+	return insert_key(vctx, k, hash, true);
 }
 
 static int sqlite_idem_hashes(void *vctx, int64_t account_id, const char *const *keys, size_t n,
