@@ -115,6 +115,11 @@ static const char *const migrations[] = {
 	" ('camp_devices', 'camp_devices', '1000000 100000 10000 1'),"
 	" ('camp_codes', 'camp_codes', '10000 1000 100 1');"
 	"ANALYZE sqlite_schema;",
+	/* 4: events per account, maintained by append and retention, so an unfiltered
+	 * total_count is one row read instead of a count over the account's index */
+	"ALTER TABLE accounts ADD COLUMN n_events INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE accounts SET n_events = (SELECT count(*) FROM events e"
+	" WHERE e.account_id = accounts.id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1021,24 +1026,41 @@ static int insert_event(struct ctx *c, int64_t account_id, const struct dlog_eve
 	return rc;
 }
 
+static int add_account_events(struct conn *cn, int64_t account_id, int64_t delta)
+{
+	sqlite3_stmt *st;
+	int rc = conn_prepare(cn, "UPDATE accounts SET n_events = n_events + ?2 WHERE id = ?1",
+			      &st);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int64(st, 2, delta);
+	return step_done(cn, st, "account count");
+}
+
 static int append_all(struct ctx *c, int64_t account_id, const struct dlog_event *ev, size_t n,
 		      struct dlog_append_result *results, size_t *conflict_index)
 {
+	int64_t added = 0;
+
 	for (size_t i = 0; i < n; i++) {
 		bool found = false;
 		int rc = 0;
 
 		if (ev[i].idempotency_key != NULL)
 			rc = idem_check(&c->w, account_id, &ev[i], &found, &results[i]);
-		if (rc == 0 && !found)
+		if (rc == 0 && !found) {
 			rc = insert_event(c, account_id, &ev[i], &results[i]);
+			added++;
+		}
 		if (rc != 0) {
 			if (rc == DLOG_ECONFLICT && conflict_index != NULL)
 				*conflict_index = i;
 			return rc;
 		}
 	}
-	return 0;
+	return added > 0 ? add_account_events(&c->w, account_id, added) : 0;
 }
 
 /* Group commit: every request in one transaction, each inside its own savepoint so a failing
@@ -1207,8 +1229,14 @@ static int count_rows(struct conn *r, int64_t account_id, const struct dlog_quer
 	int rc;
 
 	store__sqlgen_init(&g, SQL_STYLE_SQLITE);
-	store__sql(&g, "SELECT count(*) FROM events e WHERE ");
-	store__sql_where(&g, account_id, q, false);
+	if (q->nterms == 0) {
+		/* no filter: the maintained count (schema 4) */
+		store__sql(&g, "SELECT n_events FROM accounts WHERE id = ");
+		store__sql_int(&g, account_id);
+	} else {
+		store__sql(&g, "SELECT count(*) FROM events e WHERE ");
+		store__sql_where(&g, account_id, q, false);
+	}
 	rc = prepare_gen(r, &g, &st);
 	if (rc == 0) {
 		rc = sqlite3_step(st);
@@ -1962,6 +1990,42 @@ static int sqlite_idem_hashes(void *vctx, int64_t account_id, const char *const 
  * at most max_rows rows, however large the table. A short write transaction: appends wait for
  * at most one step. Idempotency keys live in the rows and go with them; meta.last_seq keeps a
  * seq from being reused when every event went. */
+/* The next step's rows (the oldest max_rows, of those created before cutoff) counted per
+ * account and subtracted from the maintained counts. */
+static int expire_counts(struct conn *cn, dlog_time cutoff, int max_rows)
+{
+	sqlite3_stmt *st;
+	struct {
+		int64_t account, n;
+	} dec[64];
+	size_t k = 0;
+	int rc = conn_prepare(cn,
+			      "SELECT account_id, count(*) FROM (SELECT account_id, created FROM events"
+			      " ORDER BY seq LIMIT ?2) WHERE created < ?1 GROUP BY account_id",
+			      &st);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, cutoff);
+	sqlite3_bind_int(st, 2, max_rows);
+	while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		dec[k].account = sqlite3_column_int64(st, 0);
+		dec[k].n = sqlite3_column_int64(st, 1);
+		rc = 0;
+		if (++k == sizeof(dec) / sizeof(dec[0])) {
+			/* flush: the statement is still open, so apply what we have so far */
+			for (size_t i = 0; rc == 0 && i < k; i++)
+				rc = add_account_events(cn, dec[i].account, -dec[i].n);
+			k = 0;
+		}
+	}
+	rc = rc == SQLITE_DONE ? 0 : rc > 0 ? fail(rc, cn->db, "retention count") : rc;
+	stmt_done(st);
+	for (size_t i = 0; rc == 0 && i < k; i++)
+		rc = add_account_events(cn, dec[i].account, -dec[i].n);
+	return rc;
+}
+
 static int sqlite_expire(void *vctx, dlog_time cutoff, int max_rows, int64_t *deleted,
 			 bool *more)
 {
@@ -1970,10 +2034,15 @@ static int sqlite_expire(void *vctx, dlog_time cutoff, int max_rows, int64_t *de
 	int rc;
 
 	pthread_mutex_lock(&c->wlock);
-	rc = conn_prepare(&c->w,
-			  "DELETE FROM events WHERE seq IN (SELECT seq FROM (SELECT seq, created"
-			  " FROM events ORDER BY seq LIMIT ?2) WHERE created < ?1)",
-			  &st);
+	rc = exec(c->w.db, "BEGIN IMMEDIATE");
+	if (rc != 0)
+		goto out;
+	rc = expire_counts(&c->w, cutoff, max_rows);
+	if (rc == 0)
+		rc = conn_prepare(&c->w,
+				  "DELETE FROM events WHERE seq IN (SELECT seq FROM (SELECT seq, created"
+				  " FROM events ORDER BY seq LIMIT ?2) WHERE created < ?1)",
+				  &st);
 	if (rc == 0) {
 		sqlite3_bind_int64(st, 1, cutoff);
 		sqlite3_bind_int(st, 2, max_rows);
@@ -1982,7 +2051,11 @@ static int sqlite_expire(void *vctx, dlog_time cutoff, int max_rows, int64_t *de
 	if (rc == 0) {
 		*deleted = sqlite3_changes64(c->w.db);
 		*more = *deleted == max_rows;
+		rc = exec(c->w.db, "COMMIT");
 	}
+	if (rc != 0)
+		sqlite3_exec(c->w.db, "ROLLBACK", NULL, NULL, NULL);
+out:
 	pthread_mutex_unlock(&c->wlock);
 	return rc;
 }
