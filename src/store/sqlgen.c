@@ -114,6 +114,33 @@ static bool negated(enum dlog_op op)
 	return op == DLOG_OP_NEQ || op == DLOG_OP_NIN;
 }
 
+/* A message type name as stored; an unknown name is -1, which is never stored, so it matches
+ * no event. */
+static int64_t mtype_value(const char *s)
+{
+	enum dlog_mtype m;
+
+	return dlog_mtype_parse(s, strlen(s), &m) == 0 ? (int64_t)m : -1;
+}
+
+/* Value i of the term as the column stores it. */
+static void put_value(struct sqlgen *g, const struct dlog_term *t, size_t i, enum col_kind kind)
+{
+	switch (kind) {
+	case COL_INT:
+		store__sql_int(g, t->v.times[i]);
+		break;
+	case COL_FLAG:
+		store__sql_int(g, t->v.flags[i] ? 1 : 0);
+		break;
+	case COL_MTYPE:
+		store__sql_int(g, mtype_value(t->v.strs[i]));
+		break;
+	default:
+		store__sql_text(g, t->v.strs[i]);
+	}
+}
+
 /* "(v1, v2, ...)" of the term's values as the column stores them. */
 static void value_list(struct sqlgen *g, const struct dlog_term *t, enum col_kind kind)
 {
@@ -121,23 +148,7 @@ static void value_list(struct sqlgen *g, const struct dlog_term *t, enum col_kin
 	for (size_t i = 0; i < t->n; i++) {
 		if (i > 0)
 			store__sql(g, ",");
-		switch (kind) {
-		case COL_INT:
-			store__sql_int(g, t->v.times[i]);
-			break;
-		case COL_FLAG:
-			store__sql_int(g, t->v.flags[i] ? 1 : 0);
-			break;
-		case COL_MTYPE: {
-			enum dlog_mtype m;
-			const char *s = t->v.strs[i];
-			/* An unknown name matches no event; -1 is never stored. */
-			store__sql_int(g, dlog_mtype_parse(s, strlen(s), &m) == 0 ? (int64_t)m : -1);
-			break;
-		}
-		default:
-			store__sql_text(g, t->v.strs[i]);
-		}
+		put_value(g, t, i, kind);
 	}
 	store__sql(g, ")");
 }
@@ -229,21 +240,7 @@ static void term_plain(struct sqlgen *g, const struct dlog_term *t, enum col_kin
 		value_list(g, t, kind);
 		return;
 	}
-	/* single value: reuse the list writer without its parentheses */
-	switch (kind) {
-	case COL_INT:
-		store__sql_int(g, t->v.times[0]);
-		break;
-	case COL_FLAG:
-		store__sql_int(g, t->v.flags[0] ? 1 : 0);
-		break;
-	default: {
-		enum dlog_mtype m;
-		const char *s = t->v.strs[0];
-
-		store__sql_int(g, dlog_mtype_parse(s, strlen(s), &m) == 0 ? (int64_t)m : -1);
-	}
-	}
+	put_value(g, t, 0, kind);
 }
 
 static void term(struct sqlgen *g, int64_t account_id, const struct dlog_term *t)
@@ -340,7 +337,6 @@ static void device_term(struct sqlgen *g, const struct dlog_term *t)
 	store__sql(g, neg ? (list ? " NOT IN (" : " <> ") : (list ? " IN (" : " = "));
 	for (size_t i = 0; i < t->n; i++) {
 		const char *v = t->v.strs[i];
-		enum dlog_mtype m;
 
 		if (i > 0)
 			store__sql(g, ",");
@@ -349,7 +345,7 @@ static void device_term(struct sqlgen *g, const struct dlog_term *t)
 		else if (t->field == DLOG_F_STATE)
 			store__sql_int(g, state_value(v));
 		else
-			store__sql_int(g, dlog_mtype_parse(v, strlen(v), &m) == 0 ? (int64_t)m : -1);
+			store__sql_int(g, mtype_value(v));
 	}
 	if (list)
 		store__sql(g, ")");

@@ -256,6 +256,17 @@ static void stmt_done(sqlite3_stmt *st)
 	sqlite3_clear_bindings(st);
 }
 
+/* Step a lookup that yields at most one row: 0 with the row current, DLOG_ENOTFOUND, or the
+ * store error (what names the lookup). */
+static int step_one(struct conn *cn, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? DLOG_ENOTFOUND : fail(rc, cn->db, what);
+}
+
 static int exec(sqlite3 *db, const char *sql)
 {
 	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
@@ -1305,14 +1316,12 @@ static int sqlite_get(void *vctx, int64_t account_id, const struct dlog_id *id, 
 	sqlite3_bind_int64(st, 1, (int64_t)id->seq);
 	sqlite3_bind_int64(st, 2, id->created);
 	sqlite3_bind_int64(st, 3, account_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	rc = step_one(r, st, "get");
+	if (rc == 0) {
 		struct dlog_event e;
 
 		event_row(st, &e);
 		rc = cb(arg, &e);
-	} else {
-		rc = rc == SQLITE_DONE ? DLOG_ENOTFOUND : fail(rc, r->db, "get");
 	}
 	stmt_done(st);
 out:
@@ -1574,14 +1583,12 @@ static int sqlite_device_get(void *vctx, int64_t account_id, const char *device_
 	if (rc == 0) {
 		sqlite3_bind_int64(st, 1, account_id);
 		sqlite3_bind_text(st, 2, device_id, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
+		rc = step_one(r, st, "device get");
+		if (rc == 0) {
 			struct dlog_device d;
 
 			device_row(st, &d);
 			rc = cb(arg, &d);
-		} else {
-			rc = rc == SQLITE_DONE ? DLOG_ENOTFOUND : fail(rc, r->db, "device get");
 		}
 		stmt_done(st);
 	}
@@ -1728,14 +1735,12 @@ static int sqlite_group_get(void *vctx, int64_t account_id, const char *id, dlog
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, account_id);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
+		rc = step_one(r, st, "group get");
+		if (rc == 0) {
 			struct dlog_group g;
 
 			group_row(st, &g);
 			rc = cb(arg, &g);
-		} else {
-			rc = rc == SQLITE_DONE ? DLOG_ENOTFOUND : fail(rc, r->db, "group get");
 		}
 		stmt_done(st);
 	}
