@@ -119,6 +119,8 @@
  * so at most ~25 MB). */
 #define DLOG_SQLITE_STRING_CACHE 65536
 #define DLOG_SQLITE_DEVICE_CACHE 262144
+/* the longest dictionary text a reader copies out when its id map is full */
+#define DLOG_SQLITE_TEXT_MAX (1 << 20)
 /* SQLite page caches (negative: KiB), as strings pasted into PRAGMA text: a writer cache
  * twice the readers' (its random updates then read fewer pages back), small per-reader caches.
  * Measured (bench/, 1M events): a 64 MiB writer cache with a 256 MiB map put the server at

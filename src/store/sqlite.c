@@ -7,6 +7,7 @@
 #include "store/store_int.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,10 +131,31 @@ struct cached_stmt {
 	uint64_t used;
 };
 
+enum { TX_DEVICE, TX_CODE, TX_CAT, TX_DESCR, TX_CAMP, TX_COLUMNS };
+
 struct conn {
 	sqlite3 *db;
 	struct cached_stmt cache[STMT_CACHE];
 	uint64_t tick;
+	struct dlog_buf spill[TX_COLUMNS]; /* a row's texts that the full id maps could not keep */
+};
+
+/* Id -> text of committed dictionary rows (strings; devices), shared by the readers so a page
+ * of events is a query on `events` alone. Such rows never change once committed, so an entry
+ * never goes stale; entries are added under `lock` and read without it (an id is published
+ * after its text), and never removed before close, so a text pointer handed to a reader
+ * stays valid. When the map is full it stops growing: further misses are read from SQL. */
+struct id_slot {
+	_Atomic int64_t id; /* 0: empty */
+	const char *text;
+};
+
+struct id_map {
+	pthread_mutex_t lock;
+	struct id_slot *slot;
+	size_t cap, n, max; /* cap: a power of two, twice max */
+	char *chunk;        /* the texts, in chunks chained through their first pointer */
+	size_t chunk_used, chunk_size;
 };
 
 /* Text -> id of the writer's dictionaries (strings, and devices per account). Rows of these
@@ -179,6 +201,7 @@ struct ctx {
 	struct conn w;
 	struct dict_cache strings, devices; /* guarded by wlock */
 	struct dev_fold fold;                /* guarded by wlock */
+	struct id_map rstrings, rdevices;    /* the readers' id -> text maps */
 	uint64_t next_seq;     /* guarded by wlock */
 	dlog_time last_created;
 	pthread_mutex_t plock; /* guards the reader pool */
@@ -192,6 +215,8 @@ static __thread char errmsg[512];
 
 static void dict_forget(struct dict_cache *d);
 static void fold_free(struct dev_fold *f);
+static int id_map_init(struct id_map *m, size_t max);
+static void id_map_free(struct id_map *m);
 
 static int fail(int rc, sqlite3 *db, const char *what)
 {
@@ -218,6 +243,8 @@ static void conn_close(struct conn *c)
 		sqlite3_finalize(c->cache[i].st);
 		free(c->cache[i].sql);
 	}
+	for (size_t i = 0; i < TX_COLUMNS; i++)
+		dlog_buf_done(&c->spill[i]);
 	sqlite3_close_v2(c->db);
 	memset(c, 0, sizeof(*c));
 }
@@ -303,6 +330,8 @@ static int conn_open(const char *path, bool create, struct conn *c)
 	int rc;
 
 	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < TX_COLUMNS; i++)
+		dlog_buf_init(&c->spill[i], DLOG_SQLITE_TEXT_MAX);
 	rc = sqlite3_open_v2(path, &c->db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		rc = fail(rc, c->db, "open");
@@ -441,6 +470,8 @@ static void sqlite_close(void *vctx)
 	dict_forget(&c->strings);
 	dict_forget(&c->devices);
 	fold_free(&c->fold);
+	id_map_free(&c->rstrings);
+	id_map_free(&c->rdevices);
 	pthread_mutex_destroy(&c->wlock);
 	pthread_mutex_destroy(&c->plock);
 	free(c->path);
@@ -469,7 +500,8 @@ static int sqlite_open(const char *path, void **out, char *errbuf, size_t errlen
 	pthread_mutex_init(&c->wlock, NULL);
 	pthread_mutex_init(&c->plock, NULL);
 	c->path = strdup(path);
-	if (c->path == NULL) {
+	if (c->path == NULL || id_map_init(&c->rstrings, DLOG_SQLITE_STRING_CACHE) != 0 ||
+	    id_map_init(&c->rdevices, DLOG_SQLITE_DEVICE_CACHE) != 0) {
 		sqlite_close(c);
 		return DLOG_ENOMEM;
 	}
@@ -1294,25 +1326,143 @@ static int sqlite_append(void *vctx, int64_t account_id, const struct dlog_event
 
 /* ---- reads ---- */
 
-#define EVENT_SELECT                                                                              \
-	"SELECT e.seq, e.created, e.ts, d.device_id, c.s, e.mtype, k.s, ds.s, e.flags, cp.s,"     \
-	" e.extra, e.idem FROM events e CROSS JOIN devices d ON d.id = e.dev"                     \
-	" CROSS JOIN strings c ON c.id = e.code CROSS JOIN strings k ON k.id = e.cat"             \
-	" CROSS JOIN strings ds ON ds.id = e.descr LEFT JOIN strings cp ON cp.id = e.camp"
+/* The slots are made here, once (their untouched pages cost no memory): their place never
+ * changes, so a lock-free reader never sees them move. */
+static int id_map_init(struct id_map *m, size_t max)
+{
+	memset(m, 0, sizeof(*m));
+	pthread_mutex_init(&m->lock, NULL);
+	m->max = max;
+	m->cap = 16;
+	while (m->cap < 2 * max)
+		m->cap *= 2;
+	m->slot = calloc(m->cap, sizeof(*m->slot));
+	return m->slot != NULL ? 0 : DLOG_ENOMEM;
+}
 
-static void event_row(sqlite3_stmt *st, struct dlog_event *e)
+static void id_map_free(struct id_map *m)
+{
+	while (m->chunk != NULL) {
+		char *next = *(char **)m->chunk;
+
+		free(m->chunk);
+		m->chunk = next;
+	}
+	free(m->slot);
+	pthread_mutex_destroy(&m->lock);
+	memset(m, 0, sizeof(*m));
+}
+
+static size_t id_slot_of(const struct id_map *m, int64_t id)
+{
+	return (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15ULL) >> 17) & (m->cap - 1);
+}
+
+/* Lock-free: NULL when id is not (yet) in the map. */
+static const char *id_map_find(struct id_map *m, int64_t id)
+{
+	struct id_slot *slot = m->slot;
+
+	for (size_t i = id_slot_of(m, id);; i = (i + 1) & (m->cap - 1)) {
+		int64_t k = atomic_load_explicit(&slot[i].id, memory_order_acquire);
+
+		if (k == id)
+			return slot[i].text;
+		if (k == 0)
+			return NULL;
+	}
+}
+
+/* A copy of text kept until close, or NULL when the map is full (or memory is short). */
+static const char *id_map_add(struct id_map *m, int64_t id, const char *text, size_t len)
+{
+	const char *out = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->n >= m->max)
+		goto out;
+	for (i = id_slot_of(m, id); m->slot[i].id != 0; i = (i + 1) & (m->cap - 1))
+		if (m->slot[i].id == id) {
+			out = m->slot[i].text;
+			goto out;
+		}
+	if (m->chunk == NULL || m->chunk_used + len + 1 > m->chunk_size) {
+		size_t size = sizeof(char *) + len + 1 > 65536 ? sizeof(char *) + len + 1 : 65536;
+		char *chunk = malloc(size);
+
+		if (chunk == NULL)
+			goto out;
+		*(char **)chunk = m->chunk;
+		m->chunk = chunk;
+		m->chunk_size = size;
+		m->chunk_used = sizeof(char *);
+	}
+	char *copy = m->chunk + m->chunk_used;
+
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	m->chunk_used += len + 1;
+	m->slot[i].text = copy;
+	atomic_store_explicit(&m->slot[i].id, id, memory_order_release);
+	m->n++;
+	out = copy;
+out:
+	pthread_mutex_unlock(&m->lock);
+	return out;
+}
+
+/* The text of dictionary row id: from the map, else read on r (and remembered); "" if the row
+ * cannot be read. Valid until the next call for the same column on r. */
+static const char *id_text(struct ctx *c, struct conn *r, int col, int64_t id)
+{
+	bool device = col == TX_DEVICE;
+	struct id_map *m = device ? &c->rdevices : &c->rstrings;
+	const char *t = id_map_find(m, id);
+	sqlite3_stmt *st;
+
+	if (t != NULL)
+		return t;
+	if (conn_prepare(r, device ? "SELECT device_id FROM devices WHERE id = ?1"
+				   : "SELECT s FROM strings WHERE id = ?1",
+			 &st) != 0)
+		return "";
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *text = (const char *)sqlite3_column_text(st, 0);
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+
+		t = id_map_add(m, id, text, len);
+		if (t == NULL) {
+			dlog_buf_reset(&r->spill[col]);
+			if (dlog_buf_add(&r->spill[col], text, len) == 0)
+				t = r->spill[col].data;
+		}
+	}
+	stmt_done(st);
+	return t != NULL ? t : "";
+}
+
+
+/* Dictionary columns come back as ids, turned into texts by id_text (no joins). */
+#define EVENT_SELECT                                                                              \
+	"SELECT e.seq, e.created, e.ts, e.dev, e.code, e.mtype, e.cat, e.descr, e.flags, e.camp,"   \
+	" e.extra, e.idem FROM events e"
+
+static void event_row(struct ctx *c, struct conn *r, sqlite3_stmt *st, struct dlog_event *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->id.seq = (uint64_t)sqlite3_column_int64(st, 0);
 	e->id.created = sqlite3_column_int64(st, 1);
 	e->date_time = sqlite3_column_int64(st, 2);
-	e->device_id = (const char *)sqlite3_column_text(st, 3);
-	e->event_type = (const char *)sqlite3_column_text(st, 4);
+	e->device_id = id_text(c, r, TX_DEVICE, sqlite3_column_int64(st, 3));
+	e->event_type = id_text(c, r, TX_CODE, sqlite3_column_int64(st, 4));
 	e->mtype = (enum dlog_mtype)sqlite3_column_int(st, 5);
-	e->category = (const char *)sqlite3_column_text(st, 6);
-	e->description = (const char *)sqlite3_column_text(st, 7);
+	e->category = id_text(c, r, TX_CAT, sqlite3_column_int64(st, 6));
+	e->description = id_text(c, r, TX_DESCR, sqlite3_column_int64(st, 7));
 	e->state_change = (sqlite3_column_int(st, 8) & 1) != 0;
-	e->campaign_id = (const char *)sqlite3_column_text(st, 9);
+	if (sqlite3_column_type(st, 9) != SQLITE_NULL)
+		e->campaign_id = id_text(c, r, TX_CAMP, sqlite3_column_int64(st, 9));
 	e->data_extra = (const char *)sqlite3_column_text(st, 10);
 	e->idempotency_key = (const char *)sqlite3_column_text(st, 11);
 }
@@ -1343,8 +1493,8 @@ static int prepare_gen(struct conn *r, const struct sqlgen *g, sqlite3_stmt **st
 	return rc;
 }
 
-static int run_rows(struct conn *r, const struct sqlgen *g, int limit, dlog_event_cb cb,
-		    void *arg, bool *has_more)
+static int run_rows(struct ctx *c, struct conn *r, const struct sqlgen *g, int limit,
+		    dlog_event_cb cb, void *arg, bool *has_more)
 {
 	sqlite3_stmt *st;
 	int rows = 0;
@@ -1360,7 +1510,7 @@ static int run_rows(struct conn *r, const struct sqlgen *g, int limit, dlog_even
 			*has_more = true;
 			break;
 		}
-		event_row(st, &e);
+		event_row(c, r, st, &e);
 		rows++;
 		rc = cb(arg, &e);
 		if (rc != 0)
@@ -1427,7 +1577,7 @@ static int sqlite_query(void *vctx, int64_t account_id, const struct dlog_query 
 	snprintf(tail, sizeof(tail), " ORDER BY e.seq %s LIMIT %d",
 		 q->order == DLOG_ORDER_DESC ? "DESC" : "ASC", q->limit + 1);
 	store__sql(&g, tail);
-	rc = run_rows(r, &g, q->limit, cb, arg, has_more);
+	rc = run_rows(c, r, &g, q->limit, cb, arg, has_more);
 	store__sqlgen_done(&g);
 	if (rc == 0 && q->include_total)
 		rc = count_rows(r, account_id, q, total);
@@ -1462,7 +1612,7 @@ static int sqlite_get(void *vctx, int64_t account_id, const struct dlog_id *id, 
 	if (rc == 0) {
 		struct dlog_event e;
 
-		event_row(st, &e);
+		event_row(c, r, st, &e);
 		rc = cb(arg, &e);
 	}
 	stmt_done(st);
