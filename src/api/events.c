@@ -5,45 +5,85 @@
 
 #include "query/query.h"
 
+/* Literal text at p; returns its end. */
+#define PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
+
+static char *put_str(char *p, const char *s, size_t n)
+{
+	*p++ = '"';
+	p = dlog_json_escape_to(p, s, n);
+	*p++ = '"';
+	return p;
+}
+
+static char *put_time(char *p, dlog_time t)
+{
+	*p++ = '"';
+	dlog_time_format(t, p);
+	p += strlen(p);
+	*p++ = '"';
+	return p;
+}
+
+/* One event as the API's JSON object. Written straight into the response buffer (one size
+ * check per event): a page of events spent a fifth of its time in per-value writer calls. */
 void dlog_api_event_json(struct dlog_jw *w, const struct dlog_event *e)
 {
-	char id[DLOG_ID_STRLEN];
+	const char *cat = e->category ? e->category : "";
+	const char *descr = e->description ? e->description : "";
+	const char *mtype = dlog_mtype_name(e->mtype);
+	size_t ldev = strlen(e->device_id), ltype = strlen(e->event_type), lcat = strlen(cat);
+	size_t ldescr = strlen(descr), lmtype = strlen(mtype);
+	size_t lcamp = e->campaign_id ? strlen(e->campaign_id) : 0;
+	size_t lidem = e->idempotency_key ? strlen(e->idempotency_key) : 0;
+	size_t lextra = e->data_extra ? strlen(e->data_extra) : 0;
+	char id[DLOG_ID_STRLEN], created[DLOG_TIME_STRLEN];
+	char *p;
 
+	/* every text escaped at worst 6 bytes per byte, plus keys, punctuation and dates */
+	p = dlog_jw_direct(w, 512 + 6 * (ldev + ltype + lcat + ldescr + lmtype + lcamp + lidem) +
+				      lextra);
+	if (p == NULL)
+		return;
 	dlog_id_format(&e->id, id);
-	dlog_jw_obj(w);
-	dlog_jw_kstr(w, "id", id);
-	dlog_jw_kstr(w, "object", "device-event");
-	dlog_jw_kstr(w, "device_id", e->device_id);
-	dlog_jw_ktime(w, "date_time", e->date_time);
-	dlog_jw_ktime(w, "created_at", e->id.created);
-	/* events are never modified: the version timestamp is the creation time */
-	dlog_jw_ktime(w, "etag", e->id.created);
-	dlog_jw_kstr(w, "event_type", e->event_type);
-	dlog_jw_kstr(w, "event_type_description", dlog_mtype_name(e->mtype));
-	dlog_jw_kstr(w, "event_type_category", e->category ? e->category : "");
-	dlog_jw_kstr(w, "description", e->description ? e->description : "");
-	dlog_jw_kbool(w, "state_change", e->state_change);
-	dlog_jw_key(w, "data");
-	dlog_jw_obj(w);
-	if (e->campaign_id != NULL)
-		dlog_jw_kstr(w, "campaign_id", e->campaign_id);
-	dlog_jw_obj_end(w);
-	if (e->data_extra != NULL) {
-		/* stored as a JSON object by ingest: splice its members in after campaign_id */
-		size_t n = strlen(e->data_extra);
-
-		if (n > 2 && w->err == 0) {
-			w->b->len--; /* drop the '}' just written */
-			if (e->campaign_id != NULL)
-				dlog_buf_addc(w->b, ',');
-			dlog_buf_add(w->b, e->data_extra + 1, n - 1);
-		}
+	p = PUT_LIT(p, "{\"id\":");
+	p = put_str(p, id, strlen(id));
+	p = PUT_LIT(p, ",\"object\":\"device-event\",\"device_id\":");
+	p = put_str(p, e->device_id, ldev);
+	p = PUT_LIT(p, ",\"date_time\":");
+	p = put_time(p, e->date_time);
+	/* events are never modified: the version timestamp (etag) is the creation time */
+	dlog_time_format(e->id.created, created);
+	p = PUT_LIT(p, ",\"created_at\":");
+	p = put_str(p, created, strlen(created));
+	p = PUT_LIT(p, ",\"etag\":");
+	p = put_str(p, created, strlen(created));
+	p = PUT_LIT(p, ",\"event_type\":");
+	p = put_str(p, e->event_type, ltype);
+	p = PUT_LIT(p, ",\"event_type_description\":");
+	p = put_str(p, mtype, lmtype);
+	p = PUT_LIT(p, ",\"event_type_category\":");
+	p = put_str(p, cat, lcat);
+	p = PUT_LIT(p, ",\"description\":");
+	p = put_str(p, descr, ldescr);
+	p = e->state_change ? PUT_LIT(p, ",\"state_change\":true,\"data\":{")
+			    : PUT_LIT(p, ",\"state_change\":false,\"data\":{");
+	if (e->campaign_id != NULL) {
+		p = PUT_LIT(p, "\"campaign_id\":");
+		p = put_str(p, e->campaign_id, lcamp);
 	}
-	dlog_jw_key(w, "changes");
-	dlog_jw_obj(w);
-	dlog_jw_obj_end(w);
-	dlog_jw_kstr(w, "idempotency_key", e->idempotency_key);
-	dlog_jw_obj_end(w);
+	/* the other data members, stored by ingest as a JSON object: spliced in after
+	 * campaign_id */
+	if (lextra > 2) {
+		if (e->campaign_id != NULL)
+			*p++ = ',';
+		memcpy(p, e->data_extra + 1, lextra - 2);
+		p += lextra - 2;
+	}
+	p = PUT_LIT(p, "},\"changes\":{},\"idempotency_key\":");
+	p = e->idempotency_key ? put_str(p, e->idempotency_key, lidem) : PUT_LIT(p, "null");
+	*p++ = '}';
+	dlog_jw_direct_end(w, p);
 }
 
 static int write_row(void *arg, const struct dlog_event *e)

@@ -244,7 +244,7 @@ void dlog_buf_reset(struct dlog_buf *b)
 
 /* Make room for n more content bytes plus the NUL. cap counts allocated bytes (NUL included),
  * so it never exceeds max + 1. */
-static int buf_reserve(struct dlog_buf *b, size_t n)
+int dlog_buf_reserve(struct dlog_buf *b, size_t n)
 {
 	if (n > b->max || b->len > b->max - n)
 		return DLOG_ETOOBIG;
@@ -268,7 +268,7 @@ static int buf_reserve(struct dlog_buf *b, size_t n)
 
 int dlog_buf_add(struct dlog_buf *b, const void *p, size_t n)
 {
-	int rc = buf_reserve(b, n);
+	int rc = dlog_buf_reserve(b, n);
 
 	if (rc != 0)
 		return rc;
@@ -298,7 +298,7 @@ int dlog_buf_vprintf(struct dlog_buf *b, const char *fmt, va_list ap)
 	va_end(ap2);
 	if (n < 0)
 		return DLOG_EINVAL;
-	int rc = buf_reserve(b, (size_t)n);
+	int rc = dlog_buf_reserve(b, (size_t)n);
 	if (rc != 0)
 		return rc;
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);

@@ -67,6 +67,9 @@ void dlog_buf_init(struct dlog_buf *b, size_t max);
 void dlog_buf_done(struct dlog_buf *b);
 /* Forget the content, keep the memory. */
 void dlog_buf_reset(struct dlog_buf *b);
+/* Make room for n more bytes (and the NUL) without changing the content: 0, DLOG_ETOOBIG or
+ * DLOG_ENOMEM. */
+int dlog_buf_reserve(struct dlog_buf *b, size_t n);
 /* Append bytes. 0, DLOG_ETOOBIG or DLOG_ENOMEM (buffer unchanged on error). */
 int dlog_buf_add(struct dlog_buf *b, const void *p, size_t n);
 int dlog_buf_adds(struct dlog_buf *b, const char *s);

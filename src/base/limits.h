@@ -127,7 +127,7 @@
  * 165 MB RSS under reads, over the 64 MB budget, for no gain in the figures. */
 #define DLOG_SQLITE_WRITER_CACHE "-16384"
 #define DLOG_SQLITE_READER_CACHE "-8192"
-#define DLOG_SQLITE_MMAP "0"
+#define DLOG_SQLITE_MMAP "1073741824"
 /* Busy timeout for SQLite locks, milliseconds: longer than the slowest batch commit. */
 #define DLOG_SQLITE_BUSY_MS 10000
 

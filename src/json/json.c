@@ -80,40 +80,77 @@ void dlog_jw_arr_end(struct dlog_jw *w)
 	close_level(w, ']');
 }
 
-int dlog_json_escape(struct dlog_buf *b, const char *s, size_t n)
+static bool needs_escape(unsigned char c)
+{
+	return c < 0x20 || c == '"' || c == '\\';
+}
+
+char *dlog_json_escape_to(char *p, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t run = 0; /* start of the pending run of bytes that need no escaping */
-	int rc = 0;
 
-	for (size_t i = 0; i < n && rc == 0; i++) {
+	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		char esc[6];
-		size_t elen = 2;
 
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (!needs_escape(c))
 			continue;
-		esc[0] = '\\';
-		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		default:
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			elen = 6;
-		}
-		rc = dlog_buf_add(b, s + run, i - run);
-		if (rc == 0)
-			rc = dlog_buf_add(b, esc, elen);
+		memcpy(p, s + run, i - run);
+		p += i - run;
 		run = i + 1;
+		*p++ = '\\';
+		switch (c) {
+		case '"': *p++ = '"'; break;
+		case '\\': *p++ = '\\'; break;
+		case '\n': *p++ = 'n'; break;
+		case '\r': *p++ = 'r'; break;
+		case '\t': *p++ = 't'; break;
+		default:
+			memcpy(p, "u00", 3);
+			p[3] = hex[c >> 4];
+			p[4] = hex[c & 15];
+			p += 5;
+		}
 	}
-	if (rc == 0)
-		rc = dlog_buf_add(b, s + run, n - run);
+	memcpy(p, s + run, n - run);
+	return p + (n - run);
+}
+
+int dlog_json_escape(struct dlog_buf *b, const char *s, size_t n)
+{
+	size_t clean = 0;
+	int rc;
+
+	while (clean < n && !needs_escape((unsigned char)s[clean]))
+		clean++;
+	if (clean == n) /* the common case: nothing to escape */
+		return dlog_buf_add(b, s, n);
+	rc = dlog_buf_add(b, s, clean);
+	/* the rest a slice at a time, so a buffer near its maximum takes exactly what fits */
+	for (size_t i = clean; i < n && rc == 0;) {
+		char tmp[6 * 256];
+		size_t k = n - i < 256 ? n - i : 256;
+
+		rc = dlog_buf_add(b, tmp, (size_t)(dlog_json_escape_to(tmp, s + i, k) - tmp));
+		i += k;
+	}
 	return rc;
+}
+
+char *dlog_jw_direct(struct dlog_jw *w, size_t max)
+{
+	before_value(w);
+	if (w->err == 0)
+		w->err = dlog_buf_reserve(w->b, max);
+	return w->err == 0 ? w->b->data + w->b->len : NULL;
+}
+
+void dlog_jw_direct_end(struct dlog_jw *w, char *end)
+{
+	if (w->err != 0 || end == NULL)
+		return;
+	w->b->len = (size_t)(end - w->b->data);
+	w->b->data[w->b->len] = '\0';
 }
 
 static void put_string(struct dlog_jw *w, const char *s, size_t n)

@@ -50,6 +50,15 @@ void dlog_jw_kint(struct dlog_jw *w, const char *k, int64_t v);
 void dlog_jw_kbool(struct dlog_jw *w, const char *k, bool v);
 void dlog_jw_ktime(struct dlog_jw *w, const char *k, dlog_time t);
 
+/* A value written straight into the buffer, for hot paths (a page of events): the separator is
+ * written, room for at most max bytes made, and the place to write returned (NULL after an
+ * error). dlog_jw_direct_end() takes the end of what was written, which must be valid JSON. */
+char *dlog_jw_direct(struct dlog_jw *w, size_t max);
+void dlog_jw_direct_end(struct dlog_jw *w, char *end);
+/* s escaped as JSON string content (no quotes) at p, which has room for 6 * n bytes; returns
+ * the end of what was written. */
+char *dlog_json_escape_to(char *p, const char *s, size_t n);
+
 /* Append s escaped as JSON string content (no quotes) to b. */
 int dlog_json_escape(struct dlog_buf *b, const char *s, size_t n);
 
