@@ -128,6 +128,10 @@
 #define DLOG_SQLITE_WRITER_CACHE "-16384"
 #define DLOG_SQLITE_READER_CACHE "-8192"
 #define DLOG_SQLITE_MMAP "1073741824"
+/* WAL checkpoints (sqlite.c, "checkpoints"), in 4 KiB frames: the checkpointer thread copies
+ * the WAL into the database once it holds 16 MiB; a writer does it itself only past 256 MiB. */
+#define DLOG_SQLITE_CKPT_FRAMES 4096
+#define DLOG_SQLITE_WAL_MAX_FRAMES 65536
 /* Busy timeout for SQLite locks, milliseconds: longer than the slowest batch commit. */
 #define DLOG_SQLITE_BUSY_MS 10000
 

@@ -209,6 +209,12 @@ struct ctx {
 	size_t nfree;
 	struct conn *free_readers[MAX_READERS];
 	size_t nreaders;
+	/* the checkpointer (see ckpt_main) */
+	pthread_t ckpt_thread;
+	bool ckpt_running, ckpt_stop;
+	int ckpt_frames; /* WAL frames after the last commit; guarded by ckpt_lock */
+	pthread_mutex_t ckpt_lock;
+	pthread_cond_t ckpt_cond;
 };
 
 static __thread char errmsg[512];
@@ -453,12 +459,85 @@ static int load_counters(struct ctx *c)
 	return rc;
 }
 
+/* ---- checkpoints ----
+ *
+ * Commits append pages to the WAL; a checkpoint copies them into the database file. SQLite's
+ * default runs it inside the commit that crosses 1,000 frames, so one producer's request in
+ * every few paid for copying (and syncing) everyone's pages. Here a thread of its own does it
+ * on its own connection, PASSIVE (never blocking readers or the writer), when the WAL holds
+ * DLOG_SQLITE_CKPT_FRAMES frames; a page written many times in between is copied once. Only if
+ * the WAL outgrows DLOG_SQLITE_WAL_MAX_FRAMES (the checkpointer cannot keep up, or readers
+ * pin old frames) does the committing writer checkpoint itself, as back-pressure. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct ctx *c = arg;
+
+	if (frames >= DLOG_SQLITE_WAL_MAX_FRAMES) {
+		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		return SQLITE_OK;
+	}
+	pthread_mutex_lock(&c->ckpt_lock);
+	c->ckpt_frames = frames;
+	if (frames >= DLOG_SQLITE_CKPT_FRAMES)
+		pthread_cond_signal(&c->ckpt_cond);
+	pthread_mutex_unlock(&c->ckpt_lock);
+	return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+	struct ctx *c = arg;
+	struct conn cn;
+	bool open = false;
+
+	pthread_mutex_lock(&c->ckpt_lock);
+	while (!c->ckpt_stop) {
+		if (c->ckpt_frames < DLOG_SQLITE_CKPT_FRAMES) {
+			pthread_cond_wait(&c->ckpt_cond, &c->ckpt_lock);
+			continue;
+		}
+		c->ckpt_frames = 0;
+		pthread_mutex_unlock(&c->ckpt_lock);
+		if (!open)
+			open = conn_open(c->path, false, &cn) == 0;
+		if (open)
+			(void)sqlite3_wal_checkpoint_v2(cn.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+							NULL);
+		pthread_mutex_lock(&c->ckpt_lock);
+	}
+	pthread_mutex_unlock(&c->ckpt_lock);
+	if (open)
+		conn_close(&cn);
+	return NULL;
+}
+
+static void ckpt_start(struct ctx *c)
+{
+	sqlite3_wal_hook(c->w.db, wal_hook, c);
+	c->ckpt_running = pthread_create(&c->ckpt_thread, NULL, ckpt_main, c) == 0;
+	if (!c->ckpt_running) /* no thread: SQLite's own checkpoints in the commit path */
+		sqlite3_wal_autocheckpoint(c->w.db, 1000);
+}
+
+static void ckpt_stop(struct ctx *c)
+{
+	if (!c->ckpt_running)
+		return;
+	pthread_mutex_lock(&c->ckpt_lock);
+	c->ckpt_stop = true;
+	pthread_cond_signal(&c->ckpt_cond);
+	pthread_mutex_unlock(&c->ckpt_lock);
+	pthread_join(c->ckpt_thread, NULL);
+	c->ckpt_running = false;
+}
+
 static void sqlite_close(void *vctx)
 {
 	struct ctx *c = vctx;
 
 	if (c == NULL)
 		return;
+	ckpt_stop(c);
 	for (size_t i = 0; i < c->nreaders; i++) {
 		conn_close(c->readers[i]);
 		free(c->readers[i]);
@@ -474,6 +553,8 @@ static void sqlite_close(void *vctx)
 	id_map_free(&c->rdevices);
 	pthread_mutex_destroy(&c->wlock);
 	pthread_mutex_destroy(&c->plock);
+	pthread_mutex_destroy(&c->ckpt_lock);
+	pthread_cond_destroy(&c->ckpt_cond);
 	free(c->path);
 	free(c);
 }
@@ -499,6 +580,8 @@ static int sqlite_open(const char *path, void **out, char *errbuf, size_t errlen
 		return DLOG_ENOMEM;
 	pthread_mutex_init(&c->wlock, NULL);
 	pthread_mutex_init(&c->plock, NULL);
+	pthread_mutex_init(&c->ckpt_lock, NULL);
+	pthread_cond_init(&c->ckpt_cond, NULL);
 	c->path = strdup(path);
 	if (c->path == NULL || id_map_init(&c->rstrings, DLOG_SQLITE_STRING_CACHE) != 0 ||
 	    id_map_init(&c->rdevices, DLOG_SQLITE_DEVICE_CACHE) != 0) {
@@ -516,6 +599,7 @@ static int sqlite_open(const char *path, void **out, char *errbuf, size_t errlen
 		sqlite_close(c);
 		return rc;
 	}
+	ckpt_start(c);
 	*out = c;
 	return 0;
 }
