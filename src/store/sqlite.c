@@ -121,6 +121,18 @@ static const char *const migrations[] = {
 	"ALTER TABLE accounts ADD COLUMN n_events INTEGER NOT NULL DEFAULT 0;"
 	"UPDATE accounts SET n_events = (SELECT count(*) FROM events e"
 	" WHERE e.account_id = accounts.id);",
+	/* 5: zones, a small map of each account's id order: runs of about 4,096 of its events
+	 * (one request's at least) with their least and greatest date_time, kept by append and
+	 * retention. A date_time filter reads it to bound the ids it walks (sqlgen.c). Existing
+	 * events are cut into runs here exactly as append would have. */
+	"CREATE TABLE zones(account_id INTEGER NOT NULL, first_seq INTEGER NOT NULL,"
+	" last_seq INTEGER NOT NULL, n INTEGER NOT NULL, min_ts INTEGER NOT NULL,"
+	" max_ts INTEGER NOT NULL, PRIMARY KEY(account_id, first_seq)) WITHOUT ROWID;"
+	"INSERT INTO zones SELECT account_id, min(seq), max(seq), count(*), min(ts), max(ts)"
+	" FROM (SELECT account_id, seq, ts, (row_number() OVER (PARTITION BY account_id"
+	" ORDER BY seq) - 1) / 4096 AS run FROM events) GROUP BY account_id, run;"
+	"INSERT OR REPLACE INTO sqlite_stat1 VALUES ('zones', 'zones', '10000 100 1');"
+	"ANALYZE sqlite_schema;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1302,10 +1314,46 @@ static int add_account_events(struct conn *cn, int64_t account_id, int64_t delta
 	return step_done(cn, st, "account count");
 }
 
+/* The account's newest zone takes the request's events while it holds fewer than
+ * DLOG_SQLITE_ZONE_EVENTS; otherwise they start a new one. */
+static int zone_add(struct conn *cn, int64_t account_id, int64_t first_seq, int64_t last_seq,
+		    int64_t n, dlog_time min_ts, dlog_time max_ts)
+{
+	sqlite3_stmt *st;
+	int64_t zone = -1;
+	int rc = conn_prepare(cn,
+			      "SELECT first_seq, n FROM zones WHERE account_id = ?1"
+			      " ORDER BY first_seq DESC LIMIT 1",
+			      &st);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 1) < DLOG_SQLITE_ZONE_EVENTS)
+		zone = sqlite3_column_int64(st, 0);
+	stmt_done(st);
+	rc = conn_prepare(cn,
+			  zone >= 0 ? "UPDATE zones SET last_seq = ?3, n = n + ?4,"
+				      " min_ts = min(min_ts, ?5), max_ts = max(max_ts, ?6)"
+				      " WHERE account_id = ?1 AND first_seq = ?2"
+				    : "INSERT INTO zones VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+			  &st);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int64(st, 2, zone >= 0 ? zone : first_seq);
+	sqlite3_bind_int64(st, 3, last_seq);
+	sqlite3_bind_int64(st, 4, n);
+	sqlite3_bind_int64(st, 5, min_ts);
+	sqlite3_bind_int64(st, 6, max_ts);
+	return step_done(cn, st, "zone");
+}
+
 static int append_all(struct ctx *c, int64_t account_id, const struct dlog_event *ev, size_t n,
 		      struct dlog_append_result *results, size_t *conflict_index)
 {
-	int64_t added = 0;
+	int64_t added = 0, first_seq = (int64_t)c->next_seq;
+	dlog_time min_ts = INT64_MAX, max_ts = INT64_MIN;
 	int rc0 = fold_begin(&c->fold, n);
 
 	if (rc0 != 0)
@@ -1319,6 +1367,10 @@ static int append_all(struct ctx *c, int64_t account_id, const struct dlog_event
 		if (rc == 0 && !found) {
 			rc = insert_event(c, account_id, &ev[i], &results[i]);
 			added++;
+			if (ev[i].date_time < min_ts)
+				min_ts = ev[i].date_time;
+			if (ev[i].date_time > max_ts)
+				max_ts = ev[i].date_time;
 		}
 		if (rc != 0) {
 			if (rc == DLOG_ECONFLICT && conflict_index != NULL)
@@ -1329,6 +1381,9 @@ static int append_all(struct ctx *c, int64_t account_id, const struct dlog_event
 	if (added == 0)
 		return 0;
 	rc0 = fold_flush(&c->w, &c->fold);
+	if (rc0 == 0)
+		rc0 = zone_add(&c->w, account_id, first_seq, (int64_t)c->next_seq - 1, added, min_ts,
+			       max_ts);
 	return rc0 != 0 ? rc0 : add_account_events(&c->w, account_id, added);
 }
 
@@ -2432,8 +2487,13 @@ static int sqlite_expire(void *vctx, dlog_time cutoff, int max_rows, int64_t *de
 	if (rc == 0) {
 		*deleted = sqlite3_changes64(c->w.db);
 		*more = *deleted == max_rows;
-		rc = exec(c->w.db, "COMMIT");
+		/* the expired events are a prefix of the id order: a zone ending before the first
+		 * event left is empty (one partly expired keeps bounds that are still true) */
+		rc = exec(c->w.db, "DELETE FROM zones WHERE last_seq < coalesce((SELECT min(seq)"
+				   " FROM events), (SELECT max(last_seq) + 1 FROM zones))");
 	}
+	if (rc == 0)
+		rc = exec(c->w.db, "COMMIT");
 	if (rc != 0)
 		sqlite3_exec(c->w.db, "ROLLBACK", NULL, NULL, NULL);
 out:

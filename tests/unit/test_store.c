@@ -1098,6 +1098,159 @@ static void check_after(struct fixture *f, const char *after, const char *order)
 	dlog_query_done(&q);
 }
 
+/* ---- date_time filters over many zones (SQLite bounds the ids from its zone map) ---- */
+
+#define MINUTE INT64_C(60000000)
+#define ZONE_BIG 5000 /* more than one zone's worth: one request still goes in one zone */
+
+static void append_dated(struct fixture *f, int64_t account, const dlog_time *ts, size_t n)
+{
+	struct dlog_event *ev = calloc(n, sizeof(*ev));
+	struct dlog_append_result *res = calloc(n, sizeof(*res));
+
+	assert_non_null(ev);
+	assert_non_null(res);
+	for (size_t i = 0; i < n; i++) {
+		ev[i].date_time = ts[i];
+		ev[i].device_id = devs[i % 5];
+		ev[i].event_type = codes[i % 4];
+		ev[i].mtype = mtypes[i % 4];
+		ev[i].category = cats[i % 4];
+		ev[i].description = descrs[i % 4];
+	}
+	assert_int_equal(dlog_store_append(f->s, account, ev, n, res, NULL), 0);
+	free(ev);
+	free(res);
+}
+
+struct dated_page {
+	size_t n;
+	struct dlog_id last;
+	bool desc, in_order;
+};
+
+static int dated_cb(void *arg, const struct dlog_event *e)
+{
+	struct dated_page *p = arg;
+
+	if (p->n > 0 && dlog_id_cmp(&e->id, &p->last) * (p->desc ? -1 : 1) <= 0)
+		p->in_order = false;
+	p->last = e->id;
+	p->n++;
+	return 0;
+}
+
+/* Walks qs in pages of 7 both ways: every page's total_count and the rows seen must be want. */
+static void check_dated(struct fixture *f, int64_t account, const char *qs, size_t want)
+{
+	for (int desc = 0; desc < 2; desc++) {
+		char full[512];
+		struct dlog_query q;
+		size_t seen = 0;
+
+		snprintf(full, sizeof(full), "%s&limit=7&order=%s&include=total_count", qs,
+			 desc ? "DESC" : "ASC");
+		parse_ok(full, DLOG_DIALECT_EVENTS, &q);
+		for (;;) {
+			struct dated_page p = {.desc = desc != 0, .in_order = true};
+			bool more = false;
+			int64_t total = -1;
+
+			assert_int_equal(
+				dlog_store_query(f->s, account, &q, dated_cb, &p, &more, &total), 0);
+			if (total != (int64_t)want)
+				fail_msg("%s: total_count %lld, want %zu", full, (long long)total,
+					 want);
+			assert_true(p.in_order);
+			seen += p.n;
+			if (!more || p.n == 0)
+				break;
+			q.has_after = true;
+			q.after = p.last;
+		}
+		if (seen != want)
+			fail_msg("%s: %zu rows seen, want %zu", full, seen, want);
+		dlog_query_done(&q);
+	}
+}
+
+static void check_dated_set(struct fixture *f)
+{
+	char qs[256];
+
+	snprintf(qs, sizeof(qs), "date_time=%s", time_text(T0 + 7 * MINUTE));
+	check_dated(f, f->acc1, qs, 1);
+	snprintf(qs, sizeof(qs), "date_time=%s", time_text(T0 - 10 * HOUR - 3 * MINUTE));
+	check_dated(f, f->acc1, qs, 1);
+	/* between two events of a zone, and outside every zone */
+	snprintf(qs, sizeof(qs), "date_time=%s", time_text(T0 + 7 * MINUTE + 1));
+	check_dated(f, f->acc1, qs, 0);
+	snprintf(qs, sizeof(qs), "date_time=%s", time_text(T0 + 1000 * HOUR));
+	check_dated(f, f->acc1, qs, 0);
+	snprintf(qs, sizeof(qs), "date_time__in=%s,", time_text(T0 - 10 * HOUR - 3 * MINUTE));
+	snprintf(qs + strlen(qs), sizeof(qs) - strlen(qs), "%s,",
+		 time_text(T0 + (ZONE_BIG - 1) * MINUTE));
+	snprintf(qs + strlen(qs), sizeof(qs) - strlen(qs), "%s", time_text(T0 + 200 * HOUR + 5));
+	check_dated(f, f->acc1, qs, 3);
+	snprintf(qs, sizeof(qs), "date_time__gte=%s", time_text(T0 + 100 * HOUR));
+	check_dated(f, f->acc1, qs, 50);
+	snprintf(qs, sizeof(qs), "date_time__lte=%s", time_text(T0 - 9 * HOUR));
+	check_dated(f, f->acc1, qs, 50 + 5);
+	snprintf(qs, sizeof(qs), "date_time__gte=%s", time_text(T0 + (ZONE_BIG - 10) * MINUTE));
+	check_dated(f, f->acc1, qs, 60);
+	snprintf(qs, sizeof(qs), "date_time__gte=%s&date_time__lte=",
+		 time_text(T0 - 10 * HOUR - 9 * MINUTE));
+	snprintf(qs + strlen(qs), sizeof(qs) - strlen(qs), "%s", time_text(T0 + 2 * MINUTE));
+	check_dated(f, f->acc1, qs, 10 + 3);
+	snprintf(qs, sizeof(qs), "date_time__nin=%s", time_text(T0 + 7 * MINUTE));
+	check_dated(f, f->acc2, qs, 10);
+	snprintf(qs, sizeof(qs), "date_time=%s", time_text(T0 + 5 * MINUTE));
+	check_dated(f, f->acc2, qs, 10);
+	check_dated(f, f->acc1, qs, 1);
+}
+
+static void test_query_date_zones(void **state)
+{
+	struct fixture *f = *state;
+	static dlog_time ts[ZONE_BIG];
+
+	/* A: one large request, in date order; B: older than all of A; D: another account, dated
+	 * inside A's range; C: far newer */
+	for (size_t i = 0; i < ZONE_BIG; i++)
+		ts[i] = T0 + (dlog_time)i * MINUTE;
+	append_dated(f, f->acc1, ts, ZONE_BIG);
+	for (size_t i = 0; i < 50; i++)
+		ts[i] = T0 - 10 * HOUR - (dlog_time)i * MINUTE;
+	append_dated(f, f->acc1, ts, 50);
+	for (size_t i = 0; i < 10; i++)
+		ts[i] = T0 + 5 * MINUTE;
+	append_dated(f, f->acc2, ts, 10);
+	for (size_t i = 0; i < 50; i++)
+		ts[i] = T0 + 200 * HOUR + (dlog_time)i;
+	append_dated(f, f->acc1, ts, 50);
+	/* E: older than everything, into the zone of B and C (its bounds widen both ways) */
+	for (size_t i = 0; i < 5; i++)
+		ts[i] = T0 - 20 * HOUR;
+	append_dated(f, f->acc1, ts, 5);
+	check_dated_set(f);
+	if (!is_pg) {
+		/* a store from before zones (schema 4): the migration cuts them from the events */
+		sqlite3 *db;
+		char path[300];
+
+		dlog_store_close(f->s);
+		f->s = NULL;
+		snprintf(path, sizeof(path), "%s/store.db", f->dir);
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "DROP TABLE zones; PRAGMA user_version=4;", NULL,
+					      NULL, NULL),
+				 SQLITE_OK);
+		sqlite3_close(db);
+		open_store(f);
+		check_dated_set(f);
+	}
+}
+
 static void test_query_after(void **state)
 {
 	struct fixture *f = *state;
@@ -2020,7 +2173,8 @@ static void downgrade_to_v1(struct fixture *f)
 
 		/* schema 4 (SQLite only) counts events per account */
 		snprintf(sql + n, sizeof(sql) - n,
-			 " ALTER TABLE accounts DROP COLUMN n_events; PRAGMA user_version=1;");
+			 " ALTER TABLE accounts DROP COLUMN n_events; DROP TABLE zones;"
+			 " PRAGMA user_version=1;");
 		snprintf(path, sizeof(path), "%s/store.db", f->dir);
 		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 		if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
@@ -2555,6 +2709,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_query_strings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_times_and_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_query_date_zones, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tenant_isolation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_summary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_directory, setup, teardown),
