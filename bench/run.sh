@@ -246,6 +246,7 @@ run_system() { # sys (devicelog|naive)
 	hwm "$srv" >"$T/hwm.$sys.read"
 	if [ "$sys" = devicelog ]; then
 		filters
+		[ "$backend" = postgresql ] && pgbench_pages
 	fi
 	phase "$sys: single-event ingest"
 	rss_start "$srv" "$T/rss.$sys.single"
@@ -254,6 +255,58 @@ run_system() { # sys (devicelog|naive)
 		--conns 50 --duration $single_s --requests 2000000 >"$T/res.$sys.single"
 	perf_off "$sys-single"
 	rss_stop
+}
+
+# ---- PostgreSQL: the same page queries through pgbench, no devicelog in between ----
+# The SQL is what the PostgreSQL store sends for each page (pg.c EVENT_SELECT + sqlgen.c, with
+# the dictionary ids resolved in devicelog's memory), prepared (-M prepared, as devicelog's
+# statement cache), 50 clients. Each transaction first picks its device or account from a
+# small table (one primary-key lookup, \gset), as devicelog's requests rotate over them.
+pgbench_pages() {
+	local pgb=${psql%/psql}/pgbench sel q tps p99 month_us
+	[ -x "$pgb" ] || { log "pgbench not found next to $psql"; return 0; }
+	month_us=$(( ($(date -u -d "$month" +%s)) * 1000000 ))
+	"$psql" -X -q -d "$store_pg" -v ON_ERROR_STOP=1 >/dev/null 2>>"$T/pg.err" <<-SQL || return 0
+		DROP SCHEMA IF EXISTS bench CASCADE;
+		CREATE SCHEMA bench;
+		CREATE TABLE bench.devices(i serial PRIMARY KEY, acct int, d text, a bigint);
+		\copy bench.devices(acct, d) FROM '$T/devices' WITH (FORMAT text, DELIMITER ' ')
+		UPDATE bench.devices b SET a = (SELECT id FROM accounts WHERE name = 'acct' || b.acct);
+		CREATE TABLE bench.accounts AS SELECT row_number() OVER (ORDER BY id) AS i, id AS a
+			FROM accounts WHERE name LIKE 'acct%';
+		ALTER TABLE bench.accounts ADD PRIMARY KEY (i);
+		ANALYZE bench.devices; ANALYZE bench.accounts;
+	SQL
+	sel="SELECT e.seq, e.created, e.ts, e.dev, e.code, e.mtype, e.cat, e.descr, e.flags, e.camp, e.extra, e.idem FROM events e"
+	cat >"$T/pgb_device.sql" <<-SQL
+		\\set i random(1, $(wc -l <"$T/devices"))
+		SELECT a, d FROM bench.devices WHERE i = :i \\gset
+		$sel WHERE e.account_id = :a AND e.dev = (SELECT id FROM devices WHERE account_id = :a AND device_id = :d) ORDER BY e.seq ASC LIMIT 51;
+	SQL
+	cat >"$T/pgb_month.sql" <<-SQL
+		\\set i random(1, $accounts)
+		SELECT a FROM bench.accounts WHERE i = :i \\gset
+		$sel WHERE e.account_id = :a AND e.ts >= :m ORDER BY e.seq DESC LIMIT 51;
+	SQL
+	cat >"$T/pgb_code.sql" <<-SQL
+		\\set i random(1, $accounts)
+		SELECT a FROM bench.accounts WHERE i = :i \\gset
+		$sel WHERE e.account_id = :a AND e.code = (SELECT id FROM strings WHERE s = :code) AND e.ts >= :m ORDER BY e.seq DESC LIMIT 51;
+	SQL
+	for q in device month code; do
+		phase "pgbench: $q"
+		rm -f "$T"/pgb_log*
+		"$pgb" -n -M prepared -c 50 -j 2 -T "$read_s" -D m="$month_us" -D code=UPD4_FAIL_24 \
+			-f "$T/pgb_$q.sql" -l --log-prefix="$T/pgb_log" "$store_pg" \
+			>"$T/pgb_$q.out" 2>>"$T/pg.err" || true
+		tps=$(awk '/^tps = / {print $3; exit}' "$T/pgb_$q.out")
+		# per-transaction latency (microseconds) is the third column of the logs
+		p99=$(cat "$T"/pgb_log* 2>/dev/null | awk '{print $3}' | sort -n |
+			awk '{v[NR] = $1} END {if (NR) printf "%.3f", v[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1] / 1000}')
+		log "pgbench $q: tps=$tps p99_ms=$p99"
+		echo "rps=$tps p99_ms=$p99" >"$T/res.pgbench.$q"
+	done
+	"$psql" -X -q -d "$store_pg" -c "DROP SCHEMA bench CASCADE" >/dev/null 2>&1 || true
 }
 
 # ---- every filter of SPEC.md, one keep-alive client ----
@@ -459,6 +512,11 @@ for q in device month code; do
 		"$(verdict "${r:-n/a}" '>=' 15000)/$(verdict "$(ratio "$r" "$triv" | tr -d x)" '>=' 0.4) ($(ratio "$r" "$triv") of trivial)"
 	row "$label p99 ms" "$(ms "$(get devicelog $q p99_ms)")" "<= 5" \
 		"$(ms "$(get naive $q p99_ms)")" "" "$(verdict "$(get devicelog $q p99_ms)" '<=' 5)"
+	if [ -f "$T/res.pgbench.$q" ]; then
+		p=$(get pgbench $q rps)
+		row "$label: pgbench, same SQL, 50 clients: transactions/s, p99 ms (devicelog / pgbench in ratio)" \
+			"$(num "$p"), $(ms "$(get pgbench $q p99_ms)")" "" "" "$(ratio "$r" "$p")" ""
+	fi
 done
 row "storage bytes/event (db + wal after checkpoint)" "${bpe_dl:-n/a}" "<= 64" "${bpe_nv:-n/a}" \
 	"$(ratio "$bpe_dl" "$bpe_nv")" "$(verdict "${bpe_dl:-n/a}" '<=' 64)"
