@@ -84,6 +84,11 @@ cc $CF bench/load.c -o "$B/load" -lpthread
 # shellcheck disable=SC2046
 cc $CF bench/naive.c -o "$B/naive" $(pkg-config --cflags --libs libmicrohttpd jansson sqlite3) \
 	-lpthread
+# the plans tool links the library the measured binary was built from
+# shellcheck disable=SC2046
+cc $CF -I"$(dirname "$DL")/../src" bench/plans.c "$(dirname "$DL")/libdevicelog.a" -o "$B/plans" \
+	$(pkg-config --cflags --libs libmicrohttpd jansson sqlite3 gnutls zlib libpq libsystemd) \
+	-lpthread -lm
 # From here on a failed measurement shows as n/a in the table instead of ending the run.
 set +e
 # A private copy of the binary: a rebuild of build/ during a long run neither changes what is
@@ -401,6 +406,11 @@ filters() {
 			--conns 1 --requests $filter_n --duration $filter_s)
 		echo "$name ${rows:-?} $r" >>"$T/res.filters"
 	done <"$T/filters"
+	# the SQLite statements behind each filter, with their plans (bench/plans.c)
+	if [ "$backend" = sqlite ]; then
+		"$B/plans" "${store#sqlite:}" acct0 <"$T/filters" >"$T/plans" 2>&1
+		echo "exit status $?" >>"$T/plans"
+	fi
 }
 
 # ---- devicelog ----
@@ -550,6 +560,15 @@ if [ -f "$T/res.filters" ]; then
 		row "$name$([ -n "$e" ] && [ "$e" != 0 ] && echo " ($e errors)")" "$rows" "$(ms "$med")" \
 			"$(ms "$p99")" "$(field requests "$line")" "<= $tgt" "$(verdict "$(ms "$med")" '<=' $tgt)"
 	done <"$T/res.filters"
+fi
+if [ -f "$T/plans" ]; then
+	echo
+	echo "Plans of the filters' SQLite statements (bench/plans.c; \"FULL SCAN\" marks a read of the"
+	echo "whole events table, and makes the exit status 1):"
+	echo
+	echo '```'
+	cat "$T/plans"
+	echo '```'
 fi
 if [ $available -eq 0 ]; then
 	echo

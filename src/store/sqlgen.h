@@ -41,4 +41,10 @@ void store__sql_where(struct sqlgen *g, int64_t account_id, const struct dlog_qu
 void store__sql_device_where(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
 			     bool with_after);
 
+/* The SQLite store's statements for a page of events and for its total_count (sqlite.c), also
+ * used by bench/plans.c to show their query plans. g is initialised here; the caller frees it
+ * with store__sqlgen_done. */
+void store__sqlite_page_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q);
+void store__sqlite_count_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q);
+
 #endif

@@ -1588,6 +1588,32 @@ static const char *id_text(struct ctx *c, struct conn *r, int col, int64_t id)
 	"SELECT e.seq, e.created, e.ts, e.dev, e.code, e.mtype, e.cat, e.descr, e.flags, e.camp,"   \
 	" e.extra, e.idem FROM events e"
 
+void store__sqlite_page_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q)
+{
+	char tail[64];
+
+	store__sqlgen_init(g, SQL_STYLE_SQLITE);
+	store__sql(g, EVENT_SELECT " WHERE ");
+	store__sql_where(g, account_id, q, true);
+	/* LIMIT is a literal so the statement text repeats per page size and stays cached */
+	snprintf(tail, sizeof(tail), " ORDER BY e.seq %s LIMIT %d",
+		 q->order == DLOG_ORDER_DESC ? "DESC" : "ASC", q->limit + 1);
+	store__sql(g, tail);
+}
+
+void store__sqlite_count_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q)
+{
+	store__sqlgen_init(g, SQL_STYLE_SQLITE);
+	if (q->nterms == 0) {
+		/* no filter: the maintained count (schema 4) */
+		store__sql(g, "SELECT n_events FROM accounts WHERE id = ");
+		store__sql_int(g, account_id);
+	} else {
+		store__sql(g, "SELECT count(*) FROM events e WHERE ");
+		store__sql_where(g, account_id, q, false);
+	}
+}
+
 static void event_row(struct ctx *c, struct conn *r, sqlite3_stmt *st, struct dlog_event *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -1670,15 +1696,7 @@ static int count_rows(struct conn *r, int64_t account_id, const struct dlog_quer
 	sqlite3_stmt *st;
 	int rc;
 
-	store__sqlgen_init(&g, SQL_STYLE_SQLITE);
-	if (q->nterms == 0) {
-		/* no filter: the maintained count (schema 4) */
-		store__sql(&g, "SELECT n_events FROM accounts WHERE id = ");
-		store__sql_int(&g, account_id);
-	} else {
-		store__sql(&g, "SELECT count(*) FROM events e WHERE ");
-		store__sql_where(&g, account_id, q, false);
-	}
+	store__sqlite_count_sql(&g, account_id, q);
 	rc = prepare_gen(r, &g, &st);
 	if (rc == 0) {
 		rc = sqlite3_step(st);
@@ -1700,7 +1718,6 @@ static int sqlite_query(void *vctx, int64_t account_id, const struct dlog_query 
 	struct ctx *c = vctx;
 	struct conn *r;
 	struct sqlgen g;
-	char tail[64];
 	int rc = reader_get(c, &r);
 
 	if (rc != 0)
@@ -1709,13 +1726,7 @@ static int sqlite_query(void *vctx, int64_t account_id, const struct dlog_query 
 	rc = exec(r->db, "BEGIN");
 	if (rc != 0)
 		goto out;
-	store__sqlgen_init(&g, SQL_STYLE_SQLITE);
-	store__sql(&g, EVENT_SELECT " WHERE ");
-	store__sql_where(&g, account_id, q, true);
-	/* LIMIT is a literal so the statement text repeats per page size and stays cached */
-	snprintf(tail, sizeof(tail), " ORDER BY e.seq %s LIMIT %d",
-		 q->order == DLOG_ORDER_DESC ? "DESC" : "ASC", q->limit + 1);
-	store__sql(&g, tail);
+	store__sqlite_page_sql(&g, account_id, q);
 	rc = run_rows(c, r, &g, q->limit, cb, arg, has_more);
 	store__sqlgen_done(&g);
 	if (rc == 0 && q->include_total)
