@@ -377,10 +377,14 @@ filters() {
 		echo "event_type_category__neq event_type_category__neq=INFO_LIFECYCLE"
 		echo "event_type_category__in event_type_category__in=FAIL_STORAGE,FAIL_NETWORK"
 		echo "event_type_category__nin event_type_category__nin=INFO_LIFECYCLE,SUCCESS"
+		echo "event_type_category__eq(rare),DESC event_type_category=FAIL_CAMPAIGN_STOPPED&order=DESC"
 		echo "campaign_id__eq campaign_id=$camp"
 		echo "campaign_id__neq campaign_id__neq=$camp"
 		echo "campaign_id__in campaign_id__in=$camp"
 		echo "campaign_id__nin campaign_id__nin=$camp"
+		# the campaign is among the account's first: newest first, every later event is
+		# walked past unless an index leads to it
+		echo "campaign_id__eq,DESC campaign_id=$camp&order=DESC"
 		echo "state_change__eq state_change=false"
 		echo "state_change__neq state_change__neq=true"
 		echo "device_group_id__eq device_group_id=$grp"

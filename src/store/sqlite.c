@@ -133,6 +133,12 @@ static const char *const migrations[] = {
 	" ORDER BY seq) - 1) / 4096 AS run FROM events) GROUP BY account_id, run;"
 	"INSERT OR REPLACE INTO sqlite_stat1 VALUES ('zones', 'zones', '10000 100 1');"
 	"ANALYZE sqlite_schema;",
+	/* 6: a campaign's events in id order. Without it a campaign filter walked the account's
+	 * ids until a page was full: 17.7 ms for a campaign of the account's first months in
+	 * DESC order at 1M events. Partial: only the ~11 % of events in a campaign are in it. */
+	"CREATE INDEX events_camp ON events(account_id, camp) WHERE camp IS NOT NULL;"
+	"INSERT INTO sqlite_stat1 VALUES ('events', 'events_camp', '100000 10000 500');"
+	"ANALYZE sqlite_schema;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

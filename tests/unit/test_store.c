@@ -1242,8 +1242,10 @@ static void test_query_date_zones(void **state)
 		f->s = NULL;
 		snprintf(path, sizeof(path), "%s/store.db", f->dir);
 		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-		assert_int_equal(sqlite3_exec(db, "DROP TABLE zones; PRAGMA user_version=4;", NULL,
-					      NULL, NULL),
+		assert_int_equal(sqlite3_exec(db,
+					      "DROP TABLE zones; DROP INDEX events_camp;"
+					      " PRAGMA user_version=4;",
+					      NULL, NULL, NULL),
 				 SQLITE_OK);
 		sqlite3_close(db);
 		open_store(f);
@@ -2174,7 +2176,7 @@ static void downgrade_to_v1(struct fixture *f)
 		/* schema 4 (SQLite only) counts events per account */
 		snprintf(sql + n, sizeof(sql) - n,
 			 " ALTER TABLE accounts DROP COLUMN n_events; DROP TABLE zones;"
-			 " PRAGMA user_version=1;");
+			 " DROP INDEX events_camp; PRAGMA user_version=1;");
 		snprintf(path, sizeof(path), "%s/store.db", f->dir);
 		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 		if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
