@@ -16,20 +16,6 @@
 #include "query/query.h"
 #include "store/sqlgen.h"
 
-static int bind_all(sqlite3_stmt *st, const struct sqlgen *g)
-{
-	for (size_t i = 0; i < g->nvals; i++) {
-		const struct sqlv *v = &g->vals[i];
-		int rc = v->type == SQLV_INT
-				 ? sqlite3_bind_int64(st, (int)i + 1, v->i)
-				 : sqlite3_bind_text(st, (int)i + 1, v->s, -1, SQLITE_STATIC);
-
-		if (rc != SQLITE_OK)
-			return rc;
-	}
-	return SQLITE_OK;
-}
-
 /* Prints the plan of g's statement; returns the number of full scans of events in it, or -1. */
 static int show_plan(sqlite3 *db, const char *what, const struct sqlgen *g)
 {
@@ -39,7 +25,7 @@ static int show_plan(sqlite3 *db, const char *what, const struct sqlgen *g)
 
 	if (g->err != 0 || asprintf(&sql, "EXPLAIN QUERY PLAN %s", g->sql.data) < 0)
 		return -1;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK || bind_all(st, g) != 0) {
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK || store__sqlite_bind(st, g) != 0) {
 		fprintf(stderr, "plans: %s: %s\n", what, sqlite3_errmsg(db));
 		free(sql);
 		return -1;

@@ -46,5 +46,8 @@ void store__sql_device_where(struct sqlgen *g, int64_t account_id, const struct 
  * with store__sqlgen_done. */
 void store__sqlite_page_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q);
 void store__sqlite_count_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q);
+/* Bind g's values to st (an SQLite statement prepared from g's SQL): 0 or DLOG_ESTORE. */
+struct sqlite3_stmt;
+int store__sqlite_bind(struct sqlite3_stmt *st, const struct sqlgen *g);
 
 #endif

@@ -1638,7 +1638,7 @@ static void event_row(struct ctx *c, struct conn *r, sqlite3_stmt *st, struct dl
 	e->idempotency_key = (const char *)sqlite3_column_text(st, 11);
 }
 
-static int bind_all(sqlite3_stmt *st, const struct sqlgen *g)
+int store__sqlite_bind(sqlite3_stmt *st, const struct sqlgen *g)
 {
 	for (size_t i = 0; i < g->nvals; i++) {
 		const struct sqlv *v = &g->vals[i];
@@ -1659,7 +1659,7 @@ static int prepare_gen(struct conn *r, const struct sqlgen *g, sqlite3_stmt **st
 	if (g->err != 0)
 		return g->err;
 	rc = conn_prepare_text(r, g->sql.data, st);
-	if (rc == 0 && (rc = bind_all(*st, g)) != 0)
+	if (rc == 0 && (rc = store__sqlite_bind(*st, g)) != 0)
 		stmt_done(*st);
 	return rc;
 }
