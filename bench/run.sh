@@ -7,6 +7,8 @@
 #
 # --smoke: short phases (the `make test` suite: checks the harness runs, never a timing).
 # --perf DIR: also `perf record` the server in every phase; flat profiles in DIR/<phase>.txt.
+# With sqlite, the plan of every filter's statements follows the table (bench/plans.c); with
+# postgresql, pgbench runs the page statements themselves beside devicelog's figures.
 # Everything listens on and talks to 127.0.0.1 only; every phase is bounded by a request count
 # and a duration; the EXIT trap stops the servers and removes the temporary directory.
 set -euo pipefail
