@@ -171,6 +171,15 @@ static const char *const migrations[] = {
 	"CREATE INDEX IF NOT EXISTS events_camp ON events(account_id, camp, seq)"
 	" WHERE camp IS NOT NULL;"
 	"CREATE INDEX IF NOT EXISTS events_ts ON events(account_id, ts);",
+	/* 5: events per account, kept by append and retention, so an unfiltered total_count is
+	 * one row read instead of a count over the account's rows (5.8 ms for 100k events,
+	 * run 9). A table of its own, keyed by account (distributable), not a column of the
+	 * accounts reference table that every append would then write. IF NOT EXISTS, ON
+	 * CONFLICT: see 3. */
+	"CREATE TABLE IF NOT EXISTS account_counts(account_id bigint PRIMARY KEY,"
+	" n_events bigint NOT NULL);"
+	"INSERT INTO account_counts SELECT account_id, count(*) FROM events GROUP BY account_id"
+	" ON CONFLICT (account_id) DO UPDATE SET n_events = excluded.n_events;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -218,6 +227,8 @@ enum stmt_id {
 	ST_EVENTS_ADD,
 	ST_IDEM_ADD,
 	ST_STATE_SET,
+	ST_COUNTS_ADD,
+	ST_ACCOUNT_EVENTS,
 	ST_GET,
 	ST_LAST_SEQ,
 	ST_STRING_NAMES,
@@ -305,6 +316,15 @@ static const struct {
 			 5,
 			 {INT8OID, INT8OID}},
 	[ST_STATE_SET] = {"UPDATE append_state SET last_created = $1", 1, {INT8OID}},
+	[ST_COUNTS_ADD] = {"INSERT INTO account_counts SELECT * FROM unnest($1::bigint[],"
+			   " $2::bigint[]) ON CONFLICT (account_id)"
+			   " DO UPDATE SET n_events = account_counts.n_events + excluded.n_events",
+			   2,
+			   {0, 0}},
+	[ST_ACCOUNT_EVENTS] = {"SELECT coalesce((SELECT n_events FROM account_counts"
+			       " WHERE account_id = $1), 0)",
+			       1,
+			       {INT8OID}},
 	[ST_GET] = {EVENT_SELECT " WHERE e.seq = $1 AND e.created = $2 AND e.account_id = $3",
 		    3,
 		    {INT8OID, INT8OID, INT8OID}},
@@ -1965,6 +1985,57 @@ static void remember_partition(struct ctx *c, const dlog_time part[2])
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Adds the new events of the committed-to-be requests to account_counts: one statement for
+ * the whole group, whatever its number of accounts. */
+static int count_added(struct conn *cn, struct dlog_append_req **reqs, size_t n)
+{
+	struct dlog_buf ids, counts;
+	struct params p = {0};
+	int64_t unused;
+	size_t accounts = 0;
+	int rc = 0;
+
+	dlog_buf_init(&ids, SIZE_MAX / 2);
+	dlog_buf_init(&counts, SIZE_MAX / 2);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int64_t added = 0;
+		bool seen = false;
+
+		if (reqs[i]->rc != 0)
+			continue;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = reqs[j]->rc == 0 && reqs[j]->account_id == reqs[i]->account_id;
+		if (seen) /* counted with the account's first request */
+			continue;
+		for (size_t j = i; j < n; j++) {
+			if (reqs[j]->rc != 0 || reqs[j]->account_id != reqs[i]->account_id)
+				continue;
+			for (size_t k = 0; k < reqs[j]->n; k++)
+				added += !reqs[j]->results[k].duplicate;
+		}
+		if (added == 0)
+			continue;
+		rc = dlog_buf_printf(&ids, "%s%lld", accounts ? "," : "{",
+				     (long long)reqs[i]->account_id);
+		if (rc == 0)
+			rc = dlog_buf_printf(&counts, "%s%lld", accounts ? "," : "{",
+					     (long long)added);
+		accounts++;
+	}
+	if (rc == 0 && accounts > 0) {
+		rc = dlog_buf_addc(&ids, '}');
+		if (rc == 0)
+			rc = dlog_buf_addc(&counts, '}');
+		p_text(&p, ids.data);
+		p_text(&p, counts.data);
+		if (rc == 0)
+			rc = run_i64(cn, ST_COUNTS_ADD, &p, &unused) == DLOG_ESTORE ? DLOG_ESTORE : 0;
+	}
+	dlog_buf_done(&ids);
+	dlog_buf_done(&counts);
+	return rc;
+}
+
 /* One append transaction. */
 static int append_tx(struct ctx *c, struct conn *cn, int64_t account_id,
 		     const struct dlog_event *ev, size_t n, struct dlog_append_result *results,
@@ -1972,10 +2043,15 @@ static int append_tx(struct ctx *c, struct conn *cn, int64_t account_id,
 {
 	dlog_time part[2] = {0, 0};
 	dlog_time created = 0;
+	struct dlog_append_req req = {.account_id = account_id, .ev = ev, .n = n,
+				      .results = results};
+	struct dlog_append_req *one = &req;
 	int rc = append_begin(cn, &created);
 
 	if (rc == 0)
 		rc = append_body(c, cn, account_id, created, ev, n, results, conflict_index, part);
+	if (rc == 0)
+		rc = count_added(cn, &one, 1);
 	if (rc == 0)
 		rc = exec_simple(cn, "COMMIT");
 	if (rc != 0) {
@@ -2032,6 +2108,8 @@ static int pg_append_group(void *vctx, struct dlog_append_req **reqs, size_t n)
 	rc = append_begin(cn, &created);
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = group_request(c, cn, created, reqs[i], part);
+	if (rc == 0)
+		rc = count_added(cn, reqs, n);
 	if (rc == 0)
 		rc = exec_simple(cn, "COMMIT");
 	if (rc != 0)
@@ -2268,6 +2346,13 @@ static int count_rows(struct conn *cn, int64_t account_id, const struct dlog_que
 	PGresult *res = NULL;
 	int rc;
 
+	if (q->nterms == 0) {
+		/* no filter: the maintained count (schema 5) */
+		struct params p = {0};
+
+		p_int(&p, account_id);
+		return run_i64(cn, ST_ACCOUNT_EVENTS, &p, total);
+	}
 	store__sqlgen_init(&g, SQL_STYLE_PG);
 	store__sql(&g, "SELECT count(*) FROM events e WHERE ");
 	store__sql_where(&g, account_id, q, false);
@@ -3058,7 +3143,7 @@ static dlog_time partition_end(const char *name)
 static int drop_partition(struct conn *cn, dlog_time cutoff, int64_t *deleted, bool *dropped)
 {
 	PGresult *res = NULL, *cnt = NULL;
-	char sql[128];
+	char sql[320];
 	int rc = month_partitions(cn, &res);
 
 	*dropped = false;
@@ -3070,8 +3155,13 @@ static int drop_partition(struct conn *cn, dlog_time cutoff, int64_t *deleted, b
 			continue;
 		if (end > cutoff)
 			break; /* sorted by name, so by month: the rest are younger */
-		/* the name is ours (pattern-checked digits): no quoting needed */
-		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", name);
+		/* the name is ours (pattern-checked digits): no quoting needed. Its rows leave the
+		 * per-account counts first. */
+		snprintf(sql, sizeof(sql),
+			 "WITH d AS (SELECT account_id, count(*) AS n FROM %s GROUP BY account_id),"
+			 " u AS (UPDATE account_counts c SET n_events = c.n_events - d.n FROM d"
+			 " WHERE c.account_id = d.account_id) SELECT coalesce(sum(n), 0) FROM d",
+			 name);
 		rc = run_text(cn, sql, NULL, &cnt);
 		if (rc == 0)
 			*deleted += col_i64(cnt, 0, 0);
@@ -3106,13 +3196,17 @@ static int delete_rows(struct conn *cn, dlog_time cutoff, int max_rows, int64_t 
 	p_int(&p, max_rows);
 	/* (account_id, seq, created) is the key; the created bounds prune to the partitions
 	 * concerned, on both sides */
+	/* the rows leave the per-account counts in the same statement */
 	rc = run_text(cn,
-		      "DELETE FROM events WHERE created < $1::bigint AND (account_id, seq, created)"
-		      " IN (SELECT account_id, seq, created FROM events WHERE created < $1::bigint"
-		      " LIMIT $2::bigint)",
+		      "WITH del AS (DELETE FROM events WHERE created < $1::bigint"
+		      " AND (account_id, seq, created) IN (SELECT account_id, seq, created"
+		      " FROM events WHERE created < $1::bigint LIMIT $2::bigint) RETURNING account_id),"
+		      " d AS (SELECT account_id, count(*) AS n FROM del GROUP BY account_id),"
+		      " u AS (UPDATE account_counts c SET n_events = c.n_events - d.n FROM d"
+		      " WHERE c.account_id = d.account_id) SELECT coalesce(sum(n), 0) FROM d",
 		      &p, &res);
 	if (rc == 0)
-		rows = strtoull(PQcmdTuples(res), NULL, 10);
+		rows = (uint64_t)col_i64(res, 0, 0);
 	PQclear(res);
 	if (rc == 0)
 		rc = run_text(cn,
