@@ -1922,10 +1922,6 @@ static int append_new(struct ctx *c, struct conn *cn, int64_t account_id,
 		rc = write_batch(cn, account_id, created, &a, nnew);
 	if (rc == 0)
 		rc = update_directory(cn, account_id, ev, n, kind, results, nnew);
-	p.n = 0;
-	p_int(&p, created);
-	if (rc == 0)
-		rc = run_i64(cn, ST_STATE_SET, &p, &last) == DLOG_ESTORE ? DLOG_ESTORE : 0;
 out:
 	arrays_done(&a);
 	return rc;
@@ -1985,9 +1981,11 @@ static void remember_partition(struct ctx *c, const dlog_time part[2])
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Adds the new events of the committed-to-be requests to account_counts: one statement for
- * the whole group, whatever its number of accounts. */
-static int count_added(struct conn *cn, struct dlog_append_req **reqs, size_t n)
+/* What a group changes once, before its commit, when its requests added events: their
+ * number per account into account_counts (one statement, whatever the accounts), and the
+ * group's creation time into append_state (once per group rather than once per request). */
+static int finish_group(struct conn *cn, struct dlog_append_req **reqs, size_t n,
+			dlog_time created)
 {
 	struct dlog_buf ids, counts;
 	struct params p = {0};
@@ -2030,6 +2028,10 @@ static int count_added(struct conn *cn, struct dlog_append_req **reqs, size_t n)
 		p_text(&p, counts.data);
 		if (rc == 0)
 			rc = run_i64(cn, ST_COUNTS_ADD, &p, &unused) == DLOG_ESTORE ? DLOG_ESTORE : 0;
+		p.n = 0;
+		p_int(&p, created);
+		if (rc == 0)
+			rc = run_i64(cn, ST_STATE_SET, &p, &unused) == DLOG_ESTORE ? DLOG_ESTORE : 0;
 	}
 	dlog_buf_done(&ids);
 	dlog_buf_done(&counts);
@@ -2051,7 +2053,7 @@ static int append_tx(struct ctx *c, struct conn *cn, int64_t account_id,
 	if (rc == 0)
 		rc = append_body(c, cn, account_id, created, ev, n, results, conflict_index, part);
 	if (rc == 0)
-		rc = count_added(cn, &one, 1);
+		rc = finish_group(cn, &one, 1, created);
 	if (rc == 0)
 		rc = exec_simple(cn, "COMMIT");
 	if (rc != 0) {
@@ -2109,7 +2111,7 @@ static int pg_append_group(void *vctx, struct dlog_append_req **reqs, size_t n)
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = group_request(c, cn, created, reqs[i], part);
 	if (rc == 0)
-		rc = count_added(cn, reqs, n);
+		rc = finish_group(cn, reqs, n, created);
 	if (rc == 0)
 		rc = exec_simple(cn, "COMMIT");
 	if (rc != 0)
