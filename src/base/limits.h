@@ -114,9 +114,6 @@
  * events and requests, so one transaction stays well under a second and its memory bounded. */
 #define DLOG_MAX_GROUP_EVENTS 100000
 #define DLOG_MAX_GROUP_REQUESTS 4096
-/* The longest a commit waits for the producers of the last group to send again (store.c,
- * gather), microseconds: a small part of one commit. */
-#define DLOG_GROUP_GATHER_US 1000
 /* The SQLite writer's dictionary caches (text -> id): every distinct code, category,
  * description and campaign id fits; devices up to a large fleet's active set (~100 bytes each,
  * so at most ~25 MB). */

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "base/limits.h"
 
@@ -305,31 +304,7 @@ static size_t take(struct dlog_store *s, struct dlog_append_req **reqs)
 		events += q->n;
 		reqs[n++] = q;
 	}
-	s->qlen -= n;
 	return n;
-}
-
-/* After a group of n requests is answered, its producers send their next requests while the
- * committer is already starting the next group: it would take the first one or two alone and
- * make the rest wait a whole commit (measured: 50 single-event producers, the writer busy 43 %
- * of the time, the rest idle between small commits). So the committer waits, at most
- * DLOG_GROUP_GATHER_US, until half as many requests as last time are queued. A lone producer
- * (last group of one) never waits. Called with qlock held. */
-static void gather(struct dlog_store *s)
-{
-	struct timespec until;
-
-	if (s->last_group < 2 || s->qlen >= s->last_group / 2)
-		return;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += DLOG_GROUP_GATHER_US * 1000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	while (!s->closing && s->qlen < s->last_group / 2)
-		if (pthread_cond_timedwait(&s->qwake, &s->qlock, &until) != 0)
-			break;
 }
 
 static void *committer_main(void *arg)
@@ -352,16 +327,13 @@ static void *committer_main(void *arg)
 			s->qhead = q->next;
 			if (s->qhead == NULL)
 				s->qtail = NULL;
-			s->qlen--;
 			pthread_mutex_unlock(&s->qlock);
 			q->rc = DLOG_ENOMEM;
 			q->done(q);
 			pthread_mutex_lock(&s->qlock);
 			continue;
 		}
-		gather(s);
 		n = take(s, reqs);
-		s->last_group = n;
 		pthread_mutex_unlock(&s->qlock);
 		commit_group(s, reqs, n);
 		for (size_t i = 0; i < n; i++)
@@ -395,7 +367,6 @@ int dlog_store_submit(struct dlog_store *s, struct dlog_append_req *req)
 		else
 			s->qhead = req;
 		s->qtail = req;
-		s->qlen++;
 		pthread_cond_signal(&s->qwake);
 	}
 	pthread_mutex_unlock(&s->qlock);

@@ -68,8 +68,6 @@ struct dlog_store {
 	pthread_t committer;
 	bool committer_running, closing;
 	struct dlog_append_req *qhead, *qtail;
-	size_t qlen;       /* requests queued */
-	size_t last_group; /* requests in the last group committed */
 };
 
 extern const struct dlog_store_ops store__sqlite_ops;
