@@ -316,8 +316,8 @@ static const struct {
 			 5,
 			 {INT8OID, INT8OID}},
 	[ST_STATE_SET] = {"UPDATE append_state SET last_created = $1", 1, {INT8OID}},
-	[ST_COUNTS_ADD] = {"INSERT INTO account_counts SELECT * FROM unnest($1::bigint[],"
-			   " $2::bigint[]) ON CONFLICT (account_id)"
+	[ST_COUNTS_ADD] = {"INSERT INTO account_counts SELECT a, sum(n) FROM unnest($1::bigint[],"
+			   " $2::bigint[]) AS v(a, n) GROUP BY a ON CONFLICT (account_id)"
 			   " DO UPDATE SET n_events = account_counts.n_events + excluded.n_events",
 			   2,
 			   {0, 0}},
@@ -1990,37 +1990,29 @@ static int finish_group(struct conn *cn, struct dlog_append_req **reqs, size_t n
 	struct dlog_buf ids, counts;
 	struct params p = {0};
 	int64_t unused;
-	size_t accounts = 0;
+	size_t pairs = 0;
 	int rc = 0;
 
 	dlog_buf_init(&ids, SIZE_MAX / 2);
 	dlog_buf_init(&counts, SIZE_MAX / 2);
+	/* one (account, new events) pair per request: the statement sums them per account */
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		int64_t added = 0;
-		bool seen = false;
 
 		if (reqs[i]->rc != 0)
 			continue;
-		for (size_t j = 0; j < i && !seen; j++)
-			seen = reqs[j]->rc == 0 && reqs[j]->account_id == reqs[i]->account_id;
-		if (seen) /* counted with the account's first request */
-			continue;
-		for (size_t j = i; j < n; j++) {
-			if (reqs[j]->rc != 0 || reqs[j]->account_id != reqs[i]->account_id)
-				continue;
-			for (size_t k = 0; k < reqs[j]->n; k++)
-				added += !reqs[j]->results[k].duplicate;
-		}
+		for (size_t k = 0; k < reqs[i]->n; k++)
+			added += !reqs[i]->results[k].duplicate;
 		if (added == 0)
 			continue;
-		rc = dlog_buf_printf(&ids, "%s%lld", accounts ? "," : "{",
+		rc = dlog_buf_printf(&ids, "%s%lld", pairs ? "," : "{",
 				     (long long)reqs[i]->account_id);
 		if (rc == 0)
-			rc = dlog_buf_printf(&counts, "%s%lld", accounts ? "," : "{",
+			rc = dlog_buf_printf(&counts, "%s%lld", pairs ? "," : "{",
 					     (long long)added);
-		accounts++;
+		pairs++;
 	}
-	if (rc == 0 && accounts > 0) {
+	if (rc == 0 && pairs > 0) {
 		rc = dlog_buf_addc(&ids, '}');
 		if (rc == 0)
 			rc = dlog_buf_addc(&counts, '}');
@@ -2574,28 +2566,6 @@ static int group_rowid(struct conn *cn, int64_t account_id, const char *gid, int
 	return rc;
 }
 
-static void device_sql(struct sqlgen *g, int64_t account_id, int64_t group, bool count,
-		       const struct dlog_query *q)
-{
-	char tail[64];
-
-	store__sql(g, count ? "SELECT count(*) FROM devices d WHERE " : DEVICE_SELECT " WHERE ");
-	store__sql_device_where(g, account_id, q, !count);
-	if (group > 0) {
-		store__sql(g, " AND d.id IN (SELECT dev FROM group_members WHERE account_id = ");
-		store__sql_int(g, account_id);
-		store__sql(g, " AND group_id = ");
-		store__sql_int(g, group);
-		store__sql(g, ")");
-	}
-	if (count)
-		return;
-	/* device_id is COLLATE "C": the order and the cursor compare bytes, as on SQLite */
-	snprintf(tail, sizeof(tail), " ORDER BY d.device_id %s LIMIT %d",
-		 q->order == DLOG_ORDER_DESC ? "DESC" : "ASC", q->limit + 1);
-	store__sql(g, tail);
-}
-
 static int device_page(struct ctx *c, struct conn *cn, int64_t account_id, int64_t group,
 		       const struct dlog_query *q, dlog_device_cb cb, void *arg, bool *has_more)
 {
@@ -2604,7 +2574,7 @@ static int device_page(struct ctx *c, struct conn *cn, int64_t account_id, int64
 	int rc;
 
 	store__sqlgen_init(&g, SQL_STYLE_PG);
-	device_sql(&g, account_id, group, false, q);
+	store__sql_device_page(&g, DEVICE_SELECT, account_id, group, q);
 	rc = run_gen(cn, &g, &res);
 	if (rc == 0) {
 		int rows = PQntuples(res);
@@ -2625,7 +2595,7 @@ static int device_count(struct conn *cn, int64_t account_id, int64_t group,
 	int rc;
 
 	store__sqlgen_init(&g, SQL_STYLE_PG);
-	device_sql(&g, account_id, group, true, q);
+	store__sql_device_page(&g, NULL, account_id, group, q);
 	rc = run_gen(cn, &g, &res);
 	if (rc == 0)
 		*total = col_i64(res, 0, 0);

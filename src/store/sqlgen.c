@@ -420,3 +420,32 @@ void store__sql_device_where(struct sqlgen *g, int64_t account_id, const struct 
 		store__sql_text(g, q->after_key);
 	}
 }
+
+void store__sql_device_page(struct sqlgen *g, const char *select, int64_t account_id,
+			    int64_t group, const struct dlog_query *q)
+{
+	char tail[64];
+
+	store__sql(g, select != NULL ? select : "SELECT count(*) FROM devices d");
+	store__sql(g, " WHERE ");
+	store__sql_device_where(g, account_id, q, select != NULL);
+	if (group > 0) {
+		/* on PostgreSQL members carry account_id (distributable by account): name it */
+		store__sql(g, " AND d.id IN (SELECT dev FROM group_members WHERE ");
+		if (g->style == SQL_STYLE_PG) {
+			store__sql(g, "account_id = ");
+			store__sql_int(g, account_id);
+			store__sql(g, " AND ");
+		}
+		store__sql(g, "group_id = ");
+		store__sql_int(g, group);
+		store__sql(g, ")");
+	}
+	if (select == NULL)
+		return;
+	/* device ids compare as bytes on both backends (PostgreSQL: COLLATE "C"), so the order
+	 * and the cursor agree */
+	snprintf(tail, sizeof(tail), " ORDER BY d.device_id %s LIMIT %d",
+		 q->order == DLOG_ORDER_DESC ? "DESC" : "ASC", q->limit + 1);
+	store__sql(g, tail);
+}

@@ -41,6 +41,12 @@ void store__sql_where(struct sqlgen *g, int64_t account_id, const struct dlog_qu
 void store__sql_device_where(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
 			     bool with_after);
 
+/* A page of the device directory: select (a "SELECT ... FROM devices d" of the backend's
+ * columns) with the terms, group membership (group > 0: a device_groups row id), order and
+ * LIMIT limit + 1; or, with select NULL, the count of the same devices. */
+void store__sql_device_page(struct sqlgen *g, const char *select, int64_t account_id,
+			    int64_t group, const struct dlog_query *q);
+
 /* The SQLite store's statements for a page of events and for its total_count (sqlite.c), also
  * used by bench/plans.c to show their query plans. g is initialised here; the caller frees it
  * with store__sqlgen_done. */

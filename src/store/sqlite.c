@@ -1918,25 +1918,6 @@ static int group_rowid(struct conn *r, int64_t account_id, const char *gid, int6
 	return rc;
 }
 
-static void device_sql(struct sqlgen *g, int64_t account_id, int64_t group, bool count,
-		       const struct dlog_query *q)
-{
-	char tail[64];
-
-	store__sql(g, count ? "SELECT count(*) FROM devices d WHERE " : DEVICE_SELECT " WHERE ");
-	store__sql_device_where(g, account_id, q, !count);
-	if (group > 0) {
-		store__sql(g, " AND d.id IN (SELECT dev FROM group_members WHERE group_id = ");
-		store__sql_int(g, group);
-		store__sql(g, ")");
-	}
-	if (count)
-		return;
-	snprintf(tail, sizeof(tail), " ORDER BY d.device_id %s LIMIT %d",
-		 q->order == DLOG_ORDER_DESC ? "DESC" : "ASC", q->limit + 1);
-	store__sql(g, tail);
-}
-
 static int device_rows(struct conn *r, struct sqlgen *g, int limit, dlog_device_cb cb, void *arg,
 		       bool *has_more)
 {
@@ -2004,13 +1985,13 @@ static int sqlite_device_query(void *vctx, int64_t account_id, const char *group
 		rc = group_rowid(r, account_id, group_id, &group);
 	if (rc == 0) {
 		store__sqlgen_init(&g, SQL_STYLE_SQLITE);
-		device_sql(&g, account_id, group, false, q);
+		store__sql_device_page(&g, DEVICE_SELECT, account_id, group, q);
 		rc = device_rows(r, &g, q->limit, cb, arg, has_more);
 		store__sqlgen_done(&g);
 	}
 	if (rc == 0 && q->include_total) {
 		store__sqlgen_init(&g, SQL_STYLE_SQLITE);
-		device_sql(&g, account_id, group, true, q);
+		store__sql_device_page(&g, NULL, account_id, group, q);
 		rc = count_gen(r, &g, total);
 		store__sqlgen_done(&g);
 	}
