@@ -1321,38 +1321,35 @@ static int add_account_events(struct conn *cn, int64_t account_id, int64_t delta
 }
 
 /* The account's newest zone takes the request's events while it holds fewer than
- * DLOG_SQLITE_ZONE_EVENTS; otherwise they start a new one. */
+ * DLOG_SQLITE_ZONE_EVENTS (one UPDATE, the usual case); otherwise they start a new one. */
 static int zone_add(struct conn *cn, int64_t account_id, int64_t first_seq, int64_t last_seq,
 		    int64_t n, dlog_time min_ts, dlog_time max_ts)
 {
-	sqlite3_stmt *st;
-	int64_t zone = -1;
-	int rc = conn_prepare(cn,
-			      "SELECT first_seq, n FROM zones WHERE account_id = ?1"
-			      " ORDER BY first_seq DESC LIMIT 1",
-			      &st);
+	static const char *const sql[2] = {
+		"UPDATE zones SET last_seq = ?3, n = n + ?4, min_ts = min(min_ts, ?5),"
+		" max_ts = max(max_ts, ?6) WHERE account_id = ?1 AND n < ?2 AND first_seq ="
+		" (SELECT max(first_seq) FROM zones WHERE account_id = ?1)",
+		"INSERT INTO zones VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	};
+	int rc = 0;
 
-	if (rc != 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, account_id);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 1) < DLOG_SQLITE_ZONE_EVENTS)
-		zone = sqlite3_column_int64(st, 0);
-	stmt_done(st);
-	rc = conn_prepare(cn,
-			  zone >= 0 ? "UPDATE zones SET last_seq = ?3, n = n + ?4,"
-				      " min_ts = min(min_ts, ?5), max_ts = max(max_ts, ?6)"
-				      " WHERE account_id = ?1 AND first_seq = ?2"
-				    : "INSERT INTO zones VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-			  &st);
-	if (rc != 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, account_id);
-	sqlite3_bind_int64(st, 2, zone >= 0 ? zone : first_seq);
-	sqlite3_bind_int64(st, 3, last_seq);
-	sqlite3_bind_int64(st, 4, n);
-	sqlite3_bind_int64(st, 5, min_ts);
-	sqlite3_bind_int64(st, 6, max_ts);
-	return step_done(cn, st, "zone");
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		sqlite3_stmt *st;
+
+		rc = conn_prepare(cn, sql[i], &st);
+		if (rc != 0)
+			break;
+		sqlite3_bind_int64(st, 1, account_id);
+		sqlite3_bind_int64(st, 2, i == 0 ? DLOG_SQLITE_ZONE_EVENTS : first_seq);
+		sqlite3_bind_int64(st, 3, last_seq);
+		sqlite3_bind_int64(st, 4, n);
+		sqlite3_bind_int64(st, 5, min_ts);
+		sqlite3_bind_int64(st, 6, max_ts);
+		rc = step_done(cn, st, "zone");
+		if (rc == 0 && sqlite3_changes(cn->db) > 0)
+			break;
+	}
+	return rc;
 }
 
 static int append_all(struct ctx *c, int64_t account_id, const struct dlog_event *ev, size_t n,
