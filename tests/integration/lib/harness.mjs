@@ -115,6 +115,8 @@ export class Daemon {
 		this.store = store; // "sqlite:/tmp/.../store.db" or a fresh PostgreSQL database's URL
 		this.pgName = pgName; // that database's name, dropped at cleanup
 		this.serveArgs = []; // more `serve` options, e.g. ['--retention-days', '30']
+		this.env = null; // more environment variables for `serve`
+		this.startTimeoutMs = START_TIMEOUT_MS;
 		this.keys = {}; // keys[account][scope] = "ak_..."
 		this.keyIds = {}; // keyIds[account][scope] = 32 hex
 		this.proc = null;
@@ -141,6 +143,7 @@ export class Daemon {
 		this.starts++;
 		const proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--store', this.store, ...this.serveArgs], {
 			stdio: ['ignore', 'pipe', 'pipe'],
+			env: { ...process.env, ...(this.env || {}) },
 		});
 		this.proc = proc;
 		proc.stdout.setEncoding('utf8');
@@ -159,18 +162,19 @@ export class Daemon {
 				resolve(this.exit);
 			});
 		});
-		const deadline = Date.now() + START_TIMEOUT_MS;
+		const deadline = Date.now() + this.startTimeoutMs;
 		for (;;) {
 			const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(this.stderr);
 			if (m) {
 				this.port = +m[1];
 				this.base = `http://127.0.0.1:${this.port}`;
+				this.started();
 				break;
 			}
 			if (this.exit) throw new Error(`devicelog serve exited early ${JSON.stringify(this.exit)}; stderr:\n${this.stderr}`);
 			if (Date.now() > deadline) {
 				proc.kill('SIGKILL');
-				throw new Error(`devicelog serve did not print "listening on" within 10 s; stderr:\n${this.stderr}`);
+				throw new Error(`devicelog serve did not print "listening on" within ${this.startTimeoutMs / 1000} s; stderr:\n${this.stderr}`);
 			}
 			await sleep(20);
 		}
@@ -178,6 +182,9 @@ export class Daemon {
 		if (ak) this.bootstrapAdminKey = ak[1];
 		return this;
 	}
+
+	// Called once the port is known, with this.stderr holding the start-up lines.
+	started() {}
 
 	// SIGTERM; resolves with {code, signal}. Falls back to SIGKILL after 10 s (and says so).
 	async stop() {
