@@ -47,6 +47,7 @@ void store__sqlgen_init(struct sqlgen *g, enum sql_style style)
 	g->vals = NULL;
 	g->nvals = g->cap = 0;
 	g->style = style;
+	g->zoned = false;
 	g->err = 0;
 	dlog_buf_init(&g->sql, DLOG_MAX_QUERY_LEN * 4);
 }
@@ -347,11 +348,54 @@ void store__sql_where(struct sqlgen *g, int64_t account_id, const struct dlog_qu
 	for (size_t i = 0; i < q->nterms; i++) {
 		store__sql(g, " AND ");
 		term(g, account_id, &q->terms[i]);
-		if (g->style == SQL_STYLE_SQLITE && q->terms[i].field == DLOG_F_DATE_TIME)
+		if (g->style == SQL_STYLE_SQLITE && !g->zoned &&
+		    q->terms[i].field == DLOG_F_DATE_TIME)
 			zone_bounds(g, account_id, &q->terms[i]);
 	}
 	if (with_after && q->has_after)
 		cursor(g, q);
+}
+
+/* SQLite: does a page of q walk the account's ids? It does unless a term names rows an index
+ * finds by itself: device, group, event type, campaign or id (equal or in a list). */
+bool store__sqlite_walks(const struct dlog_query *q)
+{
+	for (size_t i = 0; i < q->nterms; i++) {
+		const struct dlog_term *t = &q->terms[i];
+		enum col_kind kind = columns[t->field].kind;
+
+		if (negated(t->op))
+			continue;
+		if (kind == COL_ID || kind == COL_DEVICE || kind == COL_GROUP ||
+		    t->field == DLOG_F_EVENT_TYPE || t->field == DLOG_F_CAMPAIGN_ID)
+			return false;
+	}
+	return true;
+}
+
+void store__sqlite_zone_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q)
+{
+	bool asc = q->order == DLOG_ORDER_ASC;
+
+	store__sqlgen_init(g, SQL_STYLE_SQLITE);
+	store__sql(g, "SELECT first_seq, last_seq, n FROM zones WHERE account_id = ");
+	store__sql_int(g, account_id);
+	for (size_t i = 0; i < q->nterms; i++) {
+		const struct dlog_term *t = &q->terms[i];
+
+		if (t->field != DLOG_F_DATE_TIME ||
+		    (t->op != DLOG_OP_LTE && t->op != DLOG_OP_GTE && t->op != DLOG_OP_EQ &&
+		     t->op != DLOG_OP_IN))
+			continue;
+		store__sql(g, " AND ");
+		zone_cond(g, t);
+	}
+	if (q->has_after) {
+		/* zones wholly on the far side of the cursor hold nothing of the page */
+		store__sql(g, asc ? " AND last_seq >= " : " AND first_seq <= ");
+		store__sql_int(g, q->after.seq > INT64_MAX ? INT64_MAX : (int64_t)q->after.seq);
+	}
+	store__sql(g, asc ? " ORDER BY first_seq ASC" : " ORDER BY first_seq DESC");
 }
 
 /* ---- the device directory ("d" is the devices table) ---- */

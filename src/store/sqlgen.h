@@ -20,6 +20,7 @@ struct sqlgen {
 	struct sqlv *vals;
 	size_t nvals, cap;
 	enum sql_style style;
+	bool zoned; /* SQLite, one zone at a time: no id bounds from the zones in the WHERE */
 	int err;
 };
 
@@ -52,6 +53,16 @@ void store__sql_device_page(struct sqlgen *g, const char *select, int64_t accoun
  * with store__sqlgen_done. */
 void store__sqlite_page_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q);
 void store__sqlite_count_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q);
+/* A page that walks the account's ids (no term that an index of its own serves, see
+ * store__sqlite_walks) is read zone by zone: store__sqlite_zone_sql selects the account's
+ * zones that may hold rows of the page, in the page's order (first_seq, last_seq, n);
+ * store__sqlite_zone_page_sql is the page's statement within one zone, whose bounds are its
+ * last two values. dense: the zone's ids are mostly the account's, so its rows are read in
+ * place (rowid range) instead of through events(account_id) and a seek per row. */
+bool store__sqlite_walks(const struct dlog_query *q);
+void store__sqlite_zone_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q);
+void store__sqlite_zone_page_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+				 bool dense);
 /* Bind g's values to st (an SQLite statement prepared from g's SQL): 0 or DLOG_ESTORE. */
 struct sqlite3_stmt;
 int store__sqlite_bind(struct sqlite3_stmt *st, const struct sqlgen *g);

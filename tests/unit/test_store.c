@@ -1253,6 +1253,191 @@ static void test_query_date_zones(void **state)
 	}
 }
 
+/* ---- tests: pages that walk an account's ids, zone by zone ---- */
+
+/* SQLite reads such a page zone by zone: a dense zone (the account's rows together) along the
+ * rowid, a sparse one (interleaved with another account's) through the account index. Every
+ * layout must give exactly the matching events, in order, across zones and pages. */
+#define WALK_RARE 97 /* every 97th event of the account has the rare category */
+
+struct walk_set {
+	struct dlog_id *ids;
+	bool *rare, *code0; /* the rare category; event type codes[0] */
+	size_t n, cap;
+	size_t k; /* events appended to either account, for their date_time */
+};
+
+static void append_walk(struct fixture *f, int64_t account, size_t n, struct walk_set *w)
+{
+	struct dlog_event *ev = calloc(n, sizeof(*ev));
+	struct dlog_append_result *res = calloc(n, sizeof(*res));
+
+	assert_non_null(ev);
+	assert_non_null(res);
+	for (size_t i = 0; i < n; i++) {
+		bool rare = account == f->acc1 && (w->n + i) % WALK_RARE == 0;
+
+		ev[i].date_time = T0 + (dlog_time)(w->k + i) * MINUTE;
+		ev[i].device_id = devs[i % 5];
+		ev[i].event_type = codes[i % 4];
+		ev[i].mtype = mtypes[i % 4];
+		ev[i].category = rare ? "WALK_RARE" : cats[i % 4];
+		ev[i].description = descrs[i % 4];
+	}
+	assert_int_equal(dlog_store_append(f->s, account, ev, n, res, NULL), 0);
+	w->k += n;
+	if (account == f->acc1) {
+		if (w->n + n > w->cap) {
+			w->cap = (w->n + n) * 2;
+			w->ids = realloc(w->ids, w->cap * sizeof(*w->ids));
+			w->rare = realloc(w->rare, w->cap * sizeof(*w->rare));
+			w->code0 = realloc(w->code0, w->cap * sizeof(*w->code0));
+			assert_non_null(w->ids);
+			assert_non_null(w->rare);
+			assert_non_null(w->code0);
+		}
+		for (size_t i = 0; i < n; i++) {
+			w->ids[w->n] = res[i].id;
+			w->rare[w->n] = strcmp(ev[i].category, "WALK_RARE") == 0;
+			w->code0[w->n] = ev[i].event_type == codes[0];
+			w->n++;
+		}
+	}
+	free(ev);
+	free(res);
+}
+
+struct walk_page {
+	struct dlog_id *got;
+	size_t n, cap;
+};
+
+static int walk_cb(void *arg, const struct dlog_event *e)
+{
+	struct walk_page *p = arg;
+
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 256;
+		p->got = realloc(p->got, p->cap * sizeof(*p->got));
+		assert_non_null(p->got);
+	}
+	p->got[p->n++] = e->id;
+	return 0;
+}
+
+/* Pages through qs (limit) both ways; the rows must be want[] (ASC order) exactly. */
+static void check_zone_walk(struct fixture *f, const char *qs, int limit, const struct dlog_id *want,
+		       size_t nwant)
+{
+	for (int desc = 0; desc < 2; desc++) {
+		char full[512];
+		struct dlog_query q;
+		struct walk_page p = {0};
+		size_t pages = 0;
+
+		snprintf(full, sizeof(full), "%s%slimit=%d&order=%s&include=total_count", qs,
+			 *qs ? "&" : "", limit, desc ? "DESC" : "ASC");
+		parse_ok(full, DLOG_DIALECT_EVENTS, &q);
+		for (;;) {
+			size_t before = p.n;
+			bool more = false;
+			int64_t total = -1;
+
+			assert_int_equal(dlog_store_query(f->s, f->acc1, &q, walk_cb, &p, &more, &total),
+					 0);
+			if (total != (int64_t)nwant)
+				fail_msg("%s: total_count %lld, want %zu", full, (long long)total, nwant);
+			pages++;
+			if (!more)
+				break;
+			assert_int_equal(p.n - before, limit);
+			q.has_after = true;
+			q.after = p.got[p.n - 1];
+		}
+		if (p.n != nwant)
+			fail_msg("%s: %zu rows in %zu pages, want %zu", full, p.n, pages, nwant);
+		for (size_t i = 0; i < nwant; i++) {
+			const struct dlog_id *w = &want[desc ? nwant - 1 - i : i];
+
+			if (dlog_id_cmp(&p.got[i], w) != 0)
+				fail_msg("%s: row %zu is not the expected event", full, i);
+		}
+		free(p.got);
+		dlog_query_done(&q);
+	}
+}
+
+static void test_query_walk_zones(void **state)
+{
+	struct fixture *f = *state;
+	struct walk_set w = {0};
+	struct dlog_id *sel;
+	size_t nsel = 0, from;
+	char qs[128];
+
+	/* zones of acc1: one request (dense); 21 rounds of 200 between another account's 1,000
+	 * (sparse: its id range is six times its events); one request again (dense); a few
+	 * small ones between the other account's (a sparse newest zone) */
+	append_walk(f, f->acc1, ZONE_BIG, &w);
+	for (int i = 0; i < 21; i++) {
+		append_walk(f, f->acc1, 200, &w);
+		append_walk(f, f->acc2, 1000, &w);
+	}
+	append_walk(f, f->acc1, ZONE_BIG, &w);
+	for (int i = 0; i < 3; i++) {
+		append_walk(f, f->acc1, 10, &w);
+		append_walk(f, f->acc2, 100, &w);
+	}
+	if (!is_pg) {
+		/* the layout above is what the test is about: both kinds of zone exist */
+		sqlite3 *db;
+		sqlite3_stmt *st;
+		char path[300];
+
+		snprintf(path, sizeof(path), "%s/store.db", f->dir);
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db,
+						     "SELECT sum(last_seq - first_seq < 4 * n),"
+						     " sum(last_seq - first_seq >= 4 * n), count(*)"
+						     " FROM zones WHERE account_id = ?1",
+						     -1, &st, NULL),
+				 SQLITE_OK);
+		sqlite3_bind_int64(st, 1, f->acc1);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 2);
+		assert_int_equal(sqlite3_column_int(st, 1), 2);
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
+	check_zone_walk(f, "", 50, w.ids, w.n);
+	sel = calloc(w.n, sizeof(*sel));
+	assert_non_null(sel);
+	for (size_t i = 0; i < w.n; i++)
+		if (w.rare[i])
+			sel[nsel++] = w.ids[i];
+	assert_true(nsel > 100);
+	check_zone_walk(f, "event_type_category=WALK_RARE", 7, sel, nsel);
+	/* a date_time bound starting inside the sparse zone: the zones before it are skipped */
+	from = ZONE_BIG + 2000;
+	snprintf(qs, sizeof(qs), "date_time__gte=%s&event_type_category=WALK_RARE",
+		 time_text(T0 + (dlog_time)(ZONE_BIG + 2000 / 200 * 1200) * MINUTE));
+	nsel = 0;
+	for (size_t i = from; i < w.n; i++)
+		if (w.rare[i])
+			sel[nsel++] = w.ids[i];
+	check_zone_walk(f, qs, 7, sel, nsel);
+	/* a negated term walks too */
+	nsel = 0;
+	for (size_t i = 0; i < w.n; i++)
+		if (!w.code0[i])
+			sel[nsel++] = w.ids[i];
+	check_zone_walk(f, "event_type__neq=UPD4_FAIL_24", 200, sel, nsel);
+	free(sel);
+	free(w.ids);
+	free(w.rare);
+	free(w.code0);
+}
+
 static void test_query_after(void **state)
 {
 	struct fixture *f = *state;
@@ -2712,6 +2897,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_query_times_and_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_date_zones, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_query_walk_zones, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tenant_isolation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_summary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_directory, setup, teardown),
