@@ -15,6 +15,7 @@
 
 #include "base/limits.h"
 #include "store/sqlgen.h"
+#include "store/walbuf.h"
 
 /* PRAGMA application_id marks a devicelog database ("dlog"): anything else is foreign. */
 #define APP_ID 0x646c6f67
@@ -356,7 +357,7 @@ static int conn_open(const char *path, bool create, struct conn *c)
 	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < TX_COLUMNS; i++)
 		dlog_buf_init(&c->spill[i], DLOG_SQLITE_TEXT_MAX);
-	rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+	rc = sqlite3_open_v2(path, &c->db, flags, store__walbuf_vfs());
 	if (rc != SQLITE_OK) {
 		rc = fail(rc, c->db, "open");
 		conn_close(c);
@@ -364,7 +365,9 @@ static int conn_open(const char *path, bool create, struct conn *c)
 	}
 	sqlite3_busy_timeout(c->db, DLOG_SQLITE_BUSY_MS);
 	sqlite3_extended_result_codes(c->db, 1);
-	/* WAL: readers never block the writer. FULL: a commit is on disk before we answer.
+	/* WAL: readers never block the writer. FULL: a commit is on disk before we answer; it is
+	 * also what makes walbuf.c's gathered WAL writes safe (they reach the file at the sync
+	 * every commit makes), so no connection of this store may run with less.
 	 * The writer touches device rows and index leaves all over the file: a larger cache
 	 * saves it reading them back (profiled at 10M events). */
 	rc = exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"

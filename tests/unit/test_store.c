@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include "base/limits.h"
 #include "store/store.h"
 
 /* ---- fresh stores ---- */
@@ -2632,6 +2633,84 @@ static int64_t expire_all(struct dlog_store *s, dlog_time cutoff, int max_rows)
 	return total;
 }
 
+/* ---- tests: a commit larger than the WAL write buffer ---- */
+
+struct big_check {
+	size_t n;
+	const char *extra;
+	bool same;
+};
+
+static int big_cb(void *arg, const struct dlog_event *e)
+{
+	struct big_check *b = arg;
+
+	b->n++;
+	b->same = b->same && e->data_extra != NULL && strcmp(e->data_extra, b->extra) == 0;
+	return 0;
+}
+
+/* One request whose rows take more WAL than DLOG_SQLITE_WALBUF gathers (SQLite: the WAL's
+ * writes are gathered in memory and written in pieces): every event is there, intact, in
+ * this store and after it is opened again. */
+static void test_append_large_commit(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = DLOG_MAX_BATCH;
+	struct dlog_event *ev = calloc(n, sizeof(*ev));
+	struct dlog_append_result *res = calloc(n, sizeof(*res));
+	char *extra = malloc(1024);
+	struct dlog_query q;
+
+	assert_non_null(ev);
+	assert_non_null(res);
+	assert_non_null(extra);
+	/* 10,000 x ~1 KiB: about 10 MiB of rows, more than twice the buffer */
+	memset(extra, 'x', 1023);
+	memcpy(extra, "{\"blob\":\"", 9);
+	memcpy(extra + 1021, "\"}", 3);
+	for (size_t i = 0; i < n; i++) {
+		ev[i].date_time = T0 + (dlog_time)i;
+		ev[i].device_id = devs[i % 5];
+		ev[i].event_type = codes[i % 4];
+		ev[i].mtype = mtypes[i % 4];
+		ev[i].category = cats[i % 4];
+		ev[i].description = descrs[i % 4];
+		ev[i].data_extra = extra;
+	}
+	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, n, res, NULL), 0);
+	for (int pass = 0; pass < 2; pass++) {
+		struct big_check b = {.extra = extra, .same = true};
+		bool more = true;
+		int64_t total = -1;
+
+		if (pass == 1) {
+			dlog_store_close(f->s);
+			f->s = NULL;
+			open_store(f);
+		}
+		parse_ok("limit=1000&include=total_count", DLOG_DIALECT_EVENTS, &q);
+		while (more) {
+			size_t before = b.n;
+
+			assert_int_equal(dlog_store_query(f->s, f->acc1, &q, big_cb, &b, &more, &total),
+					 0);
+			assert_int_equal(total, (int64_t)n);
+			if (more) {
+				assert_int_equal(b.n - before, 1000);
+				q.has_after = true;
+				q.after = res[b.n - 1].id;
+			}
+		}
+		assert_int_equal(b.n, n);
+		assert_true(b.same);
+		dlog_query_done(&q);
+	}
+	free(extra);
+	free(ev);
+	free(res);
+}
+
 static void test_expire(void **state)
 {
 	struct fixture *f = *state;
@@ -2909,6 +2988,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_submit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_dump_import, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idem_hashes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_large_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_distributable, setup, teardown),
