@@ -136,8 +136,8 @@
  * the WAL into the database once it holds 16 MiB; a writer does it itself only past 256 MiB. */
 #define DLOG_SQLITE_CKPT_FRAMES 4096
 #define DLOG_SQLITE_WAL_MAX_FRAMES 65536
-/* The most WAL bytes gathered in memory before one write (walbuf.c): a single-event group's
- * ~110 frames are 450 KiB; a bulk commit is written in pieces of this size. */
+/* The most WAL bytes gathered in memory (walbuf.c): a single-event group's ~110 frames are
+ * 450 KiB; a bulk commit's frames go down each time this much has gathered. */
 #define DLOG_SQLITE_WALBUF (4 * 1024 * 1024)
 /* Busy timeout for SQLite locks, milliseconds: longer than the slowest batch commit. */
 #define DLOG_SQLITE_BUSY_MS 10000

@@ -324,10 +324,15 @@ static void zone_cond(struct sqlgen *g, const struct dlog_term *t)
  * account's id order is then walked from the first such zone to the last instead of from
  * its start (a month page in ascending order skipped nearly two years of rows that way).
  * No zone: no event can match, and the NULL bound selects nothing. */
+static bool zone_bounded(const struct dlog_term *t)
+{
+	return t->field == DLOG_F_DATE_TIME && (t->op == DLOG_OP_LTE || t->op == DLOG_OP_GTE ||
+						t->op == DLOG_OP_EQ || t->op == DLOG_OP_IN);
+}
+
 static void zone_bounds(struct sqlgen *g, int64_t account_id, const struct dlog_term *t)
 {
-	if (t->op != DLOG_OP_LTE && t->op != DLOG_OP_GTE && t->op != DLOG_OP_EQ &&
-	    t->op != DLOG_OP_IN)
+	if (!zone_bounded(t))
 		return;
 	for (int hi = 0; hi < 2; hi++) {
 		store__sql(g, hi ? " AND e.seq <= (SELECT max(last_seq)"
@@ -348,8 +353,7 @@ void store__sql_where(struct sqlgen *g, int64_t account_id, const struct dlog_qu
 	for (size_t i = 0; i < q->nterms; i++) {
 		store__sql(g, " AND ");
 		term(g, account_id, &q->terms[i]);
-		if (g->style == SQL_STYLE_SQLITE && !g->zoned &&
-		    q->terms[i].field == DLOG_F_DATE_TIME)
+		if (g->style == SQL_STYLE_SQLITE && !g->zoned)
 			zone_bounds(g, account_id, &q->terms[i]);
 	}
 	if (with_after && q->has_after)
@@ -381,14 +385,10 @@ void store__sqlite_zone_sql(struct sqlgen *g, int64_t account_id, const struct d
 	store__sql(g, "SELECT first_seq, last_seq, n FROM zones WHERE account_id = ");
 	store__sql_int(g, account_id);
 	for (size_t i = 0; i < q->nterms; i++) {
-		const struct dlog_term *t = &q->terms[i];
-
-		if (t->field != DLOG_F_DATE_TIME ||
-		    (t->op != DLOG_OP_LTE && t->op != DLOG_OP_GTE && t->op != DLOG_OP_EQ &&
-		     t->op != DLOG_OP_IN))
+		if (!zone_bounded(&q->terms[i]))
 			continue;
 		store__sql(g, " AND ");
-		zone_cond(g, t);
+		zone_cond(g, &q->terms[i]);
 	}
 	if (q->has_after) {
 		/* zones wholly on the far side of the cursor hold nothing of the page */

@@ -1683,56 +1683,13 @@ static int prepare_gen(struct conn *r, const struct sqlgen *g, sqlite3_stmt **st
 	return rc;
 }
 
-static int run_rows(struct ctx *c, struct conn *r, const struct sqlgen *g, int limit,
-		    dlog_event_cb cb, void *arg, bool *has_more)
-{
-	sqlite3_stmt *st;
-	int rows = 0;
-	int rc = prepare_gen(r, g, &st);
-
-	if (rc != 0)
-		return rc;
-	*has_more = false;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct dlog_event e;
-
-		if (rows == limit) {
-			*has_more = true;
-			break;
-		}
-		event_row(c, r, st, &e);
-		rows++;
-		rc = cb(arg, &e);
-		if (rc != 0)
-			break;
-	}
-	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-		rc = 0;
-	else if (rc > 0)
-		rc = fail(rc, r->db, "query");
-	stmt_done(st);
-	return rc;
-}
-
-/* A page that walks the account's ids, zone by zone in the page's order (zones are disjoint
- * runs of ids, so their rows concatenate in order). A dense zone (its id range at most
- * ZONE_DENSE times its events: the account's rows lie together, as after bulk ingest or in
- * a store of one account) is read in place along the rowid, rows of other accounts skipped;
- * a sparse one through events(account_id), a seek per row, as a single statement would.
- * Walking the rowid is several times cheaper per row than the seeks (measured: a rare
- * category newest first, 2M events), so a rare value costs less to look for. Every statement
- * is stepped while the zones' statement is open, so all see one snapshot. */
-#define ZONE_DENSE 4
-
-static int zone_rows(struct ctx *c, struct conn *r, sqlite3_stmt *st, int nvals, int64_t lo,
-		     int64_t hi, int limit, int *rows, dlog_event_cb cb, void *arg,
-		     bool *has_more)
+/* Steps st's rows to cb, counting into *rows; at the row past limit sets *has_more instead.
+ * Leaves st reset (its bindings kept). */
+static int step_rows(struct ctx *c, struct conn *r, sqlite3_stmt *st, int limit, int *rows,
+		     dlog_event_cb cb, void *arg, bool *has_more)
 {
 	int rc;
 
-	if (sqlite3_bind_int64(st, nvals - 1, lo) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, nvals, hi) != SQLITE_OK)
-		return DLOG_ESTORE;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct dlog_event e;
 
@@ -1752,6 +1709,31 @@ static int zone_rows(struct ctx *c, struct conn *r, sqlite3_stmt *st, int nvals,
 	return rc > 0 ? fail(rc, r->db, "query") : rc;
 }
 
+static int run_rows(struct ctx *c, struct conn *r, const struct sqlgen *g, int limit,
+		    dlog_event_cb cb, void *arg, bool *has_more)
+{
+	sqlite3_stmt *st;
+	int rows = 0;
+	int rc = prepare_gen(r, g, &st);
+
+	if (rc != 0)
+		return rc;
+	*has_more = false;
+	rc = step_rows(c, r, st, limit, &rows, cb, arg, has_more);
+	stmt_done(st);
+	return rc;
+}
+
+/* A page that walks the account's ids, zone by zone in the page's order (zones are disjoint
+ * runs of ids, so their rows concatenate in order). A dense zone (its id range at most
+ * ZONE_DENSE times its events: the account's rows lie together, as after bulk ingest or in
+ * a store of one account) is read in place along the rowid, rows of other accounts skipped;
+ * a sparse one through events(account_id), a seek per row, as a single statement would.
+ * Walking the rowid is several times cheaper per row than the seeks (measured: a rare
+ * category newest first, 2M events), so a rare value costs less to look for. Every statement
+ * is stepped while the zones' statement is open, so all see one snapshot. */
+#define ZONE_DENSE 4
+
 static int walk_zones(struct ctx *c, struct conn *r, int64_t account_id,
 		      const struct dlog_query *q, dlog_event_cb cb, void *arg, bool *has_more)
 {
@@ -1766,23 +1748,34 @@ static int walk_zones(struct ctx *c, struct conn *r, int64_t account_id,
 	store__sqlgen_done(&zg);
 	if (rc != 0)
 		return rc;
-	for (int d = 0; d < 2; d++)
-		store__sqlite_zone_page_sql(&pg[d], account_id, q, d == 1);
 	while (rc == 0 && !*has_more && (src = sqlite3_step(zst)) == SQLITE_ROW) {
 		int64_t lo = sqlite3_column_int64(zst, 0), hi = sqlite3_column_int64(zst, 1);
 		int d = hi - lo < ZONE_DENSE * sqlite3_column_int64(zst, 2);
 
-		if (st[d] == NULL && (rc = prepare_gen(r, &pg[d], &st[d])) != 0)
-			break;
-		rc = zone_rows(c, r, st[d], (int)pg[d].nvals, lo, hi, q->limit, &rows, cb, arg,
-			       has_more);
+		if (st[d] == NULL) {
+			/* made on first use: a page is often served by one kind of zone */
+			store__sqlite_zone_page_sql(&pg[d], account_id, q, d == 1);
+			rc = prepare_gen(r, &pg[d], &st[d]);
+			if (rc != 0) {
+				st[d] = NULL;
+				store__sqlgen_done(&pg[d]);
+				break;
+			}
+		}
+		/* the zone's bounds are the statement's last two values */
+		if (sqlite3_bind_int64(st[d], (int)pg[d].nvals - 1, lo) != SQLITE_OK ||
+		    sqlite3_bind_int64(st[d], (int)pg[d].nvals, hi) != SQLITE_OK)
+			rc = DLOG_ESTORE;
+		else
+			rc = step_rows(c, r, st[d], q->limit, &rows, cb, arg, has_more);
 	}
 	if (rc == 0 && !*has_more && src != SQLITE_DONE)
 		rc = fail(src, r->db, "zones");
 	for (int d = 0; d < 2; d++) {
-		if (st[d] != NULL)
+		if (st[d] != NULL) {
 			stmt_done(st[d]);
-		store__sqlgen_done(&pg[d]);
+			store__sqlgen_done(&pg[d]);
+		}
 	}
 	stmt_done(zst);
 	return rc;
