@@ -143,6 +143,8 @@
  * costs the committing group a sync of the database file, 7-17 ms measured, once per 64 MiB
  * of WAL. */
 #define DLOG_SQLITE_CKPT_CATCHUP 64
+/* ... and copies whatever is left once the writer has been idle this long, milliseconds. */
+#define DLOG_SQLITE_CKPT_IDLE_MS 200
 /* The most WAL bytes gathered in memory (walbuf.c): a single-event group's ~110 frames are
  * 450 KiB; a bulk commit's frames go down each time this much has gathered. */
 #define DLOG_SQLITE_WALBUF (4 * 1024 * 1024)

@@ -234,6 +234,8 @@ struct ctx {
 	bool ckpt_running, ckpt_stop;
 	int ckpt_frames; /* WAL frames after the last commit; guarded by ckpt_lock */
 	bool ckpt_catch_up; /* the writer copies the rest after its commit; ckpt_lock */
+	bool ckpt_dirty;     /* frames may be left uncopied; ckpt_lock */
+	unsigned ckpt_commits; /* commits so far, to tell an idle writer; ckpt_lock */
 	pthread_mutex_t ckpt_lock;
 	pthread_cond_t ckpt_cond;
 };
@@ -498,7 +500,10 @@ static int load_counters(struct ctx *c)
  * leaves less behind, and once what is left is under DLOG_SQLITE_CKPT_CATCHUP frames it asks
  * the writer to copy that rest itself right after its next commit (catch_up), so that its
  * following transaction starts the WAL over; the WAL file keeps its size and is overwritten,
- * and a sync never has to record a larger file.
+ * and a sync never has to record a larger file. When the writer falls idle with frames left
+ * uncopied (fewer than DLOG_SQLITE_CKPT_FRAMES, or the catch-up's rest), the checkpointer copies
+ * them after DLOG_SQLITE_CKPT_IDLE_MS: until then every reader looks each page up in the WAL
+ * index and reads the WAL's pages with a copy instead of from the mapped file.
  * Only if the WAL outgrows DLOG_SQLITE_WAL_MAX_FRAMES (the checkpointer cannot keep up, or
  * readers pin old frames) does the committing writer checkpoint everything itself, as
  * back-pressure. */
@@ -513,10 +518,13 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	}
 	pthread_mutex_lock(&c->ckpt_lock);
 	c->ckpt_frames = frames;
+	c->ckpt_commits++;
 	catch_up = c->ckpt_catch_up;
 	c->ckpt_catch_up = false;
-	if (!catch_up && frames >= DLOG_SQLITE_CKPT_FRAMES)
+	/* a pass is due, or the idle timer starts */
+	if ((!catch_up && frames >= DLOG_SQLITE_CKPT_FRAMES) || !c->ckpt_dirty)
 		pthread_cond_signal(&c->ckpt_cond);
+	c->ckpt_dirty = true;
 	pthread_mutex_unlock(&c->ckpt_lock);
 	if (catch_up)
 		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
@@ -547,6 +555,38 @@ static void ckpt_pass(struct ctx *c, sqlite3 *db)
 	}
 }
 
+/* Whether the checkpointer has a pass to make. ckpt_lock held. */
+static bool ckpt_due(const struct ctx *c)
+{
+	return c->ckpt_frames >= DLOG_SQLITE_CKPT_FRAMES && !c->ckpt_catch_up;
+}
+
+/* Wait for work; after an idle spell of the writer with frames left in the WAL, copy them
+ * (returns true: the caller checkpoints). ckpt_lock held. */
+static bool ckpt_wait(struct ctx *c)
+{
+	struct timespec until;
+	unsigned commits = c->ckpt_commits;
+
+	if (!c->ckpt_dirty) {
+		pthread_cond_wait(&c->ckpt_cond, &c->ckpt_lock);
+		return false;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += (long)DLOG_SQLITE_CKPT_IDLE_MS * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	while (!c->ckpt_stop && !ckpt_due(c) && c->ckpt_commits == commits)
+		/* a signal before the deadline is a pass due or a commit: either way not idle */
+		if (pthread_cond_timedwait(&c->ckpt_cond, &c->ckpt_lock, &until) != 0)
+			break;
+	if (c->ckpt_stop || ckpt_due(c) || c->ckpt_commits != commits)
+		return false;
+	c->ckpt_dirty = false;
+	c->ckpt_catch_up = false;
+	return true;
+}
+
 static void *ckpt_main(void *arg)
 {
 	struct ctx *c = arg;
@@ -555,14 +595,27 @@ static void *ckpt_main(void *arg)
 
 	pthread_mutex_lock(&c->ckpt_lock);
 	while (!c->ckpt_stop) {
-		if (c->ckpt_frames < DLOG_SQLITE_CKPT_FRAMES || c->ckpt_catch_up) {
-			pthread_cond_wait(&c->ckpt_cond, &c->ckpt_lock);
-			continue;
+		bool idle = false;
+
+		if (!ckpt_due(c)) {
+			idle = ckpt_wait(c);
+			if (!idle)
+				continue;
 		}
 		c->ckpt_frames = 0;
 		pthread_mutex_unlock(&c->ckpt_lock);
 		if (!open)
 			open = conn_open(c->path, false, &cn) == 0;
+		if (open && idle) {
+			int log = 0, copied = 0;
+			int rc = sqlite3_wal_checkpoint_v2(cn.db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+							   &log, &copied);
+
+			pthread_mutex_lock(&c->ckpt_lock);
+			if (rc != SQLITE_OK || copied < log) /* readers held frames: again later */
+				c->ckpt_dirty = true;
+			continue;
+		}
 		if (open)
 			ckpt_pass(c, cn.db);
 		pthread_mutex_lock(&c->ckpt_lock);
@@ -575,6 +628,7 @@ static void *ckpt_main(void *arg)
 
 static void ckpt_start(struct ctx *c)
 {
+	c->ckpt_dirty = true; /* a WAL left by a crash is copied once the writer is idle */
 	sqlite3_wal_hook(c->w.db, wal_hook, c);
 	c->ckpt_running = pthread_create(&c->ckpt_thread, NULL, ckpt_main, c) == 0;
 	if (!c->ckpt_running) /* no thread: SQLite's own checkpoints in the commit path */
@@ -643,7 +697,14 @@ static int sqlite_open(const char *path, void **out, char *errbuf, size_t errlen
 	pthread_mutex_init(&c->wlock, NULL);
 	pthread_mutex_init(&c->plock, NULL);
 	pthread_mutex_init(&c->ckpt_lock, NULL);
-	pthread_cond_init(&c->ckpt_cond, NULL);
+	{
+		pthread_condattr_t attr; /* ckpt_wait's deadline is on the monotonic clock */
+
+		pthread_condattr_init(&attr);
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		pthread_cond_init(&c->ckpt_cond, &attr);
+		pthread_condattr_destroy(&attr);
+	}
 	c->path = strdup(path);
 	if (c->path == NULL || id_map_init(&c->rstrings, DLOG_SQLITE_STRING_CACHE) != 0 ||
 	    id_map_init(&c->rdevices, DLOG_SQLITE_DEVICE_CACHE) != 0) {

@@ -2787,6 +2787,60 @@ static void test_wal_restarts(void **state)
 	free(res);
 }
 
+/* The WAL index (the -shm file, SQLite's documented "wal-index" header): frames in the WAL
+ * and frames already copied into the database, in native byte order. */
+static void wal_index(const struct fixture *f, uint32_t *frames, uint32_t *copied)
+{
+	char path[300];
+	unsigned char h[100];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/store.db-shm", f->dir);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
+	close(fd);
+	memcpy(frames, h + 16, sizeof(*frames));
+	memcpy(copied, h + 96, sizeof(*copied));
+}
+
+/* A few commits, far below the checkpoint size, then nothing: the checkpointer copies them
+ * once the writer is idle, so readers need not look in the WAL. */
+static void test_wal_copied_when_idle(void **state)
+{
+	struct fixture *f = *state;
+	struct dlog_append_result r[5];
+	uint32_t frames = 0, copied = 0;
+
+	if (is_pg)
+		skip();
+	for (int b = 0; b < 3; b++) {
+		struct dlog_event ev[5];
+
+		memset(ev, 0, sizeof(ev));
+
+		for (int i = 0; i < 5; i++) {
+			ev[i].date_time = T0 + b * 5 + i;
+			ev[i].device_id = devs[i];
+			ev[i].event_type = codes[i % 4];
+			ev[i].mtype = mtypes[i % 4];
+			ev[i].category = cats[i % 4];
+			ev[i].description = descrs[i % 4];
+		}
+		assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 5, r, NULL), 0);
+	}
+	wal_index(f, &frames, &copied);
+	assert_true(frames > 0);
+	assert_true(copied < frames);
+	/* up to 25 times the idle delay */
+	for (int i = 0; i < 50 && copied != frames; i++) {
+		usleep(DLOG_SQLITE_CKPT_IDLE_MS * 1000 / 2);
+		wal_index(f, &frames, &copied);
+	}
+	assert_true(frames > 0);
+	assert_int_equal(copied, frames);
+}
+
 static void test_expire(void **state)
 {
 	struct fixture *f = *state;
@@ -3066,6 +3120,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_idem_hashes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_large_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_restarts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wal_copied_when_idle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_distributable, setup, teardown),
