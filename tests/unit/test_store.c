@@ -2637,6 +2637,33 @@ static int64_t expire_all(struct dlog_store *s, dlog_time cutoff, int max_rows)
 
 /* ---- tests: a commit larger than the WAL write buffer ---- */
 
+/* A JSON object of about 1 KiB for data_extra (malloc'd). */
+static char *blob_extra(void)
+{
+	char *extra = malloc(1024);
+
+	assert_non_null(extra);
+	memset(extra, 'x', 1023);
+	memcpy(extra, "{\"blob\":\"", 9);
+	memcpy(extra + 1021, "\"}", 3);
+	return extra;
+}
+
+/* n events over the five devices and four codes, one microsecond apart from t0. */
+static void fill_events(struct dlog_event *ev, size_t n, dlog_time t0, const char *extra)
+{
+	memset(ev, 0, n * sizeof(*ev));
+	for (size_t i = 0; i < n; i++) {
+		ev[i].date_time = t0 + (dlog_time)i;
+		ev[i].device_id = devs[i % 5];
+		ev[i].event_type = codes[i % 4];
+		ev[i].mtype = mtypes[i % 4];
+		ev[i].category = cats[i % 4];
+		ev[i].description = descrs[i % 4];
+		ev[i].data_extra = extra;
+	}
+}
+
 struct big_check {
 	size_t n;
 	const char *extra;
@@ -2661,25 +2688,13 @@ static void test_append_large_commit(void **state)
 	size_t n = DLOG_MAX_BATCH;
 	struct dlog_event *ev = calloc(n, sizeof(*ev));
 	struct dlog_append_result *res = calloc(n, sizeof(*res));
-	char *extra = malloc(1024);
+	char *extra = blob_extra();
 	struct dlog_query q;
 
 	assert_non_null(ev);
 	assert_non_null(res);
-	assert_non_null(extra);
 	/* 10,000 x ~1 KiB: about 10 MiB of rows, more than twice the buffer */
-	memset(extra, 'x', 1023);
-	memcpy(extra, "{\"blob\":\"", 9);
-	memcpy(extra + 1021, "\"}", 3);
-	for (size_t i = 0; i < n; i++) {
-		ev[i].date_time = T0 + (dlog_time)i;
-		ev[i].device_id = devs[i % 5];
-		ev[i].event_type = codes[i % 4];
-		ev[i].mtype = mtypes[i % 4];
-		ev[i].category = cats[i % 4];
-		ev[i].description = descrs[i % 4];
-		ev[i].data_extra = extra;
-	}
+	fill_events(ev, n, T0, extra);
 	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, n, res, NULL), 0);
 	for (int pass = 0; pass < 2; pass++) {
 		struct big_check b = {.extra = extra, .same = true};
@@ -2745,7 +2760,7 @@ static void test_wal_restarts(void **state)
 	size_t n = 2000;
 	struct dlog_event *ev = calloc(n, sizeof(*ev));
 	struct dlog_append_result *res = calloc(n, sizeof(*res));
-	char *extra = malloc(1024);
+	char *extra = blob_extra();
 	const off_t back_pressure = (off_t)DLOG_SQLITE_WAL_MAX_FRAMES * 4096;
 	uint32_t seq0, seq = 0;
 	off_t size = 0, most = 0;
@@ -2755,25 +2770,12 @@ static void test_wal_restarts(void **state)
 		skip();
 	assert_non_null(ev);
 	assert_non_null(res);
-	assert_non_null(extra);
-	memset(extra, 'x', 1023);
-	memcpy(extra, "{\"blob\":\"", 9);
-	memcpy(extra + 1021, "\"}", 3);
-	for (size_t i = 0; i < n; i++) {
-		ev[i].device_id = devs[i % 5];
-		ev[i].event_type = codes[i % 4];
-		ev[i].mtype = mtypes[i % 4];
-		ev[i].category = cats[i % 4];
-		ev[i].description = descrs[i % 4];
-		ev[i].data_extra = extra;
-	}
-	ev[0].date_time = T0;
+	fill_events(ev, 1, T0, extra);
 	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 1, res, NULL), 0);
 	wal_state(f, &seq0, &size);
 	/* ~2.3 MiB of WAL per commit; bounded at twice the back-pressure size */
 	for (seq = seq0; seq == seq0 && most < 2 * back_pressure; commits++) {
-		for (size_t i = 0; i < n; i++)
-			ev[i].date_time = T0 + (dlog_time)(commits * n + i);
+		fill_events(ev, n, T0 + 1 + (dlog_time)(commits * n), extra);
 		assert_int_equal(dlog_store_append(f->s, f->acc1, ev, n, res, NULL), 0);
 		wal_state(f, &seq, &size);
 		if (size > most)
@@ -2817,16 +2819,7 @@ static void test_wal_copied_when_idle(void **state)
 	for (int b = 0; b < 3; b++) {
 		struct dlog_event ev[5];
 
-		memset(ev, 0, sizeof(ev));
-
-		for (int i = 0; i < 5; i++) {
-			ev[i].date_time = T0 + b * 5 + i;
-			ev[i].device_id = devs[i];
-			ev[i].event_type = codes[i % 4];
-			ev[i].mtype = mtypes[i % 4];
-			ev[i].category = cats[i % 4];
-			ev[i].description = descrs[i % 4];
-		}
+		fill_events(ev, 5, T0 + b * 5, NULL);
 		assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 5, r, NULL), 0);
 	}
 	wal_index(f, &frames, &copied);
