@@ -335,6 +335,21 @@ static void stmt_done(sqlite3_stmt *st)
 	sqlite3_clear_bindings(st);
 }
 
+/* Run a literal statement without parameters or rows through the statement cache: the group
+ * commit's transaction and savepoint statements run several times per request, and
+ * sqlite3_exec would parse each of them every time. */
+static int exec_cached(struct conn *c, const char *sql)
+{
+	sqlite3_stmt *st;
+	int rc = conn_prepare(c, sql, &st);
+
+	if (rc != 0)
+		return rc;
+	rc = sqlite3_step(st);
+	stmt_done(st);
+	return rc == SQLITE_DONE ? 0 : fail(rc, c->db, "exec");
+}
+
 /* Step a lookup that yields at most one row: 0 with the row current, DLOG_ENOTFOUND, or the
  * store error (what names the lookup). */
 static int step_one(struct conn *cn, sqlite3_stmt *st, const char *what)
@@ -1495,6 +1510,20 @@ static int append_all(struct ctx *c, int64_t account_id, const struct dlog_event
 	return rc0 != 0 ? rc0 : add_account_events(&c->w, account_id, added);
 }
 
+/* The high-water mark of sequence numbers (meta.last_seq). */
+static int set_last_seq(struct conn *cn, uint64_t seq)
+{
+	sqlite3_stmt *st;
+	int rc = conn_prepare(cn, "INSERT OR REPLACE INTO meta VALUES('last_seq', ?1)", &st);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	rc = sqlite3_step(st);
+	stmt_done(st);
+	return rc == SQLITE_DONE ? 0 : fail(rc, cn->db, "last_seq");
+}
+
 /* Group commit: every request in one transaction, each inside its own savepoint so a failing
  * request is undone alone; one durable COMMIT for all. */
 static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t n)
@@ -1502,7 +1531,6 @@ static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t
 	struct ctx *c = vctx;
 	uint64_t group_seq0;
 	dlog_time now = dlog_time_now();
-	char mark[96];
 	int rc;
 
 	pthread_mutex_lock(&c->wlock);
@@ -1511,37 +1539,34 @@ static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t
 	 * the clock steps back */
 	if (now > c->last_created)
 		c->last_created = now;
-	rc = exec(c->w.db, "BEGIN IMMEDIATE");
+	rc = exec_cached(&c->w, "BEGIN IMMEDIATE");
 	if (rc != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct dlog_append_req *q = reqs[i];
 		uint64_t seq0 = c->next_seq;
 
-		rc = exec(c->w.db, "SAVEPOINT req");
+		rc = exec_cached(&c->w, "SAVEPOINT req");
 		if (rc != 0)
 			break;
 		q->rc = append_all(c, q->account_id, q->ev, q->n, q->results, &q->conflict_index);
 		if (q->rc != 0) {
 			snprintf(q->errmsg, sizeof(q->errmsg), "%.255s", errmsg);
 			c->next_seq = seq0;
-			rc = exec(c->w.db, "ROLLBACK TO req");
+			rc = exec_cached(&c->w, "ROLLBACK TO req");
 			/* ids the request added to the dictionaries are gone with it */
 			dict_forget(&c->strings);
 			dict_forget(&c->devices);
 		}
 		if (rc == 0)
-			rc = exec(c->w.db, "RELEASE req");
+			rc = exec_cached(&c->w, "RELEASE req");
 		if (rc != 0)
 			break;
 	}
-	if (rc == 0 && c->next_seq != group_seq0) {
-		snprintf(mark, sizeof(mark), "INSERT OR REPLACE INTO meta VALUES('last_seq', %llu)",
-			 (unsigned long long)(c->next_seq - 1));
-		rc = exec(c->w.db, mark);
-	}
+	if (rc == 0 && c->next_seq != group_seq0)
+		rc = set_last_seq(&c->w, c->next_seq - 1);
 	if (rc == 0)
-		rc = exec(c->w.db, "COMMIT");
+		rc = exec_cached(&c->w, "COMMIT");
 	if (rc != 0) {
 		sqlite3_exec(c->w.db, "ROLLBACK", NULL, NULL, NULL);
 		c->next_seq = group_seq0;
