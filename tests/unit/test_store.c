@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -2834,6 +2835,96 @@ static void test_wal_copied_when_idle(void **state)
 	assert_int_equal(copied, frames);
 }
 
+/* ---- what opening reads of the database file (SQLite) ---- */
+
+/* Pages of the fixture's file name that the kernel holds in its page cache; with drop, after
+ * writing them back and asking it to drop them. *total: the file's pages. */
+static long cached_pages(const struct fixture *f, const char *name, bool drop, long *total)
+{
+	long page = sysconf(_SC_PAGESIZE), n = 0;
+	unsigned char *vec;
+	char path[300];
+	struct stat st;
+	void *map;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true(st.st_size > 0);
+	if (drop) {
+		assert_int_equal(fdatasync(fd), 0);
+		assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	}
+	*total = (long)((st.st_size + page - 1) / page);
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(map != MAP_FAILED);
+	vec = calloc((size_t)*total, 1);
+	assert_non_null(vec);
+	assert_int_equal(mincore(map, (size_t)st.st_size, vec), 0);
+	for (long i = 0; i < *total; i++)
+		n += vec[i] & 1;
+	free(vec);
+	munmap(map, (size_t)st.st_size);
+	close(fd);
+	return n;
+}
+
+/* Drop the file's cached pages; false when this file system keeps them (tmpfs). */
+static bool drop_cached(const struct fixture *f, const char *name)
+{
+	long total, n = cached_pages(f, name, true, &total);
+
+	return n <= total / 20;
+}
+
+/* n events for acc1 in requests of 5,000, then wait until the checkpointer has copied the WAL
+ * (it does once the writer is idle), so that nothing writes the database file afterwards. */
+static void append_quiet(struct fixture *f, size_t n, dlog_time t0)
+{
+	struct dlog_event *ev = calloc(5000, sizeof(*ev));
+	struct dlog_append_result *res = calloc(5000, sizeof(*res));
+	uint32_t frames = 0, copied = 0;
+
+	assert_non_null(ev);
+	assert_non_null(res);
+	for (size_t done = 0; done < n; done += 5000) {
+		size_t k = n - done < 5000 ? n - done : 5000;
+
+		fill_events(ev, k, t0 + (dlog_time)done, NULL);
+		assert_int_equal(dlog_store_append(f->s, f->acc1, ev, k, res, NULL), 0);
+	}
+	free(ev);
+	free(res);
+	for (int i = 0; i < 50; i++) {
+		wal_index(f, &frames, &copied);
+		if (copied == frames)
+			break;
+		usleep(DLOG_SQLITE_CKPT_IDLE_MS * 1000 / 2);
+	}
+	assert_int_equal(copied, frames);
+}
+
+/* Opening a store reads a few pages, whatever its size: it found the latest creation time
+ * with max(created), a scan of the whole table at every start (434 MB at 10M events). */
+static void test_open_reads_little(void **state)
+{
+	struct fixture *f = *state;
+	long total;
+
+	if (is_pg)
+		skip();
+	append_quiet(f, 100000, T0);
+	dlog_store_close(f->s);
+	f->s = NULL;
+	if (!drop_cached(f, "store.db"))
+		skip();
+	open_store(f);
+	assert_true(cached_pages(f, "store.db", false, &total) < total / 10);
+	assert_int_equal(count_events(f->s, f->acc1), 100000);
+}
+
 static void test_expire(void **state)
 {
 	struct fixture *f = *state;
@@ -3114,6 +3205,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_append_large_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_restarts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_copied_when_idle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_reads_little, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_distributable, setup, teardown),
