@@ -2750,11 +2750,16 @@ static void wal_state(const struct fixture *f, uint32_t *seq, off_t *size)
 	*size = st.st_size;
 }
 
+static void wal_index(const struct fixture *f, uint32_t *frames, uint32_t *copied);
+
 /* Commits follow each other with no pause in which the checkpointer could copy the whole WAL,
  * yet the WAL starts over from its beginning well before it reaches the size at which the
  * writer has to checkpoint in its commit (back-pressure): the checkpointer hands the writer
  * the last few frames to copy. A WAL that never restarted was measured to cost single-event
- * ingest half its rate. */
+ * ingest half its rate. How far the WAL gets depends on the checkpointer keeping pace (about
+ * 110 MiB here), so a disk stalled by other work may let one round reach the back-pressure
+ * size: up to three rounds are watched, and one must start over below it (the old
+ * checkpointer never did: it started over only at the back-pressure size, 273 MB). */
 static void test_wal_restarts(void **state)
 {
 	struct fixture *f = *state;
@@ -2763,8 +2768,8 @@ static void test_wal_restarts(void **state)
 	struct dlog_append_result *res = calloc(n, sizeof(*res));
 	char *extra = blob_extra();
 	const off_t back_pressure = (off_t)DLOG_SQLITE_WAL_MAX_FRAMES * 4096;
-	uint32_t seq0, seq = 0;
-	off_t size = 0, most = 0;
+	uint32_t seq0, seq = 0, frames = 0, copied = 0;
+	off_t size = 0, most = back_pressure;
 	int commits = 0;
 
 	if (is_pg)
@@ -2773,17 +2778,22 @@ static void test_wal_restarts(void **state)
 	assert_non_null(res);
 	fill_events(ev, 1, T0, extra);
 	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 1, res, NULL), 0);
-	wal_state(f, &seq0, &size);
-	/* ~2.3 MiB of WAL per commit; bounded at twice the back-pressure size */
-	for (seq = seq0; seq == seq0 && most < 2 * back_pressure; commits++) {
-		fill_events(ev, n, T0 + 1 + (dlog_time)(commits * n), extra);
-		assert_int_equal(dlog_store_append(f->s, f->acc1, ev, n, res, NULL), 0);
-		wal_state(f, &seq, &size);
-		if (size > most)
-			most = size;
+	for (int round = 0; round < 3 && most >= back_pressure; round++) {
+		wal_state(f, &seq0, &size);
+		most = 0;
+		/* ~2.3 MiB of WAL per commit; bounded at twice the back-pressure size */
+		for (seq = seq0; seq == seq0 && most < 2 * back_pressure; commits++) {
+			fill_events(ev, n, T0 + 1 + (dlog_time)(commits * n), extra);
+			assert_int_equal(dlog_store_append(f->s, f->acc1, ev, n, res, NULL), 0);
+			wal_state(f, &seq, &size);
+			wal_index(f, &frames, &copied);
+			/* what the WAL holds, not its file's size: the file keeps its size */
+			if (32 + (off_t)frames * (24 + 4096) > most)
+				most = 32 + (off_t)frames * (24 + 4096);
+		}
+		assert_int_not_equal(seq, seq0);
+		assert_true(most > (off_t)DLOG_SQLITE_CKPT_FRAMES * 4096); /* it did fill up */
 	}
-	assert_int_not_equal(seq, seq0);
-	assert_true(most > (off_t)DLOG_SQLITE_CKPT_FRAMES * 4096); /* it did fill up */
 	assert_true(most < back_pressure);
 	free(extra);
 	free(ev);
