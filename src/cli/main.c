@@ -41,7 +41,8 @@ enum cmd_bit {
 	C_CONFIG = 1 << 4,
 	C_EXPORT = 1 << 5,
 	C_COPY = 1 << 6,
-	C_ALL = 0x7f,
+	C_BACKUP = 1 << 7,
+	C_ALL = 0xff,
 };
 
 enum opt_type { T_STR, T_INT, T_BOOL };
@@ -120,7 +121,7 @@ static const struct opt options[NOPTS] = {
                   "demo: days of history ending now"},
     [OPT_SEED] = {"seed", T_INT, "1", 0, INT64_MAX, C_DEMO, false, "S",
                   "demo: random seed (same seed, same fleet)"},
-    [OPT_CLI_QUIET] = {"quiet", T_BOOL, "false", 0, 0, C_IMPORT | C_DEMO | C_EXPORT | C_COPY, false,
+    [OPT_CLI_QUIET] = {"quiet", T_BOOL, "false", 0, 0, C_IMPORT | C_DEMO | C_EXPORT | C_COPY | C_BACKUP, false,
                        NULL, "no progress line and no summary"},
     [OPT_RETENTION_DAYS] =
         {"retention-days", T_INT, "0", 0, 36500, C_SERVE | C_CONFIG, true, "N",
@@ -184,6 +185,7 @@ static int cmd_import(struct conf *c, int argc, char **argv);
 static int cmd_demo(struct conf *c, int argc, char **argv);
 static int cmd_export(struct conf *c, int argc, char **argv);
 static int cmd_copy(struct conf *c, int argc, char **argv);
+static int cmd_backup(struct conf *c, int argc, char **argv);
 
 static const struct command commands[] = {
     {"serve", C_SERVE, "serve [--config FILE] [--listen HOST:PORT] [--store URL] [options]",
@@ -227,6 +229,14 @@ static const struct command commands[] = {
      "positions of the store holding them); the device directory and campaign statistics are\n"
      "rebuilt there. A target account must have no events yet.",
      cmd_copy},
+    {"backup", C_BACKUP, "backup [--store URL] [--quiet] FILE",
+     "Write a consistent copy of a SQLite store to FILE, which must not exist, while the service\n"
+     "runs (one read transaction; ingest goes on). The copy is a store itself: to restore, stop\n"
+     "the service, put it in place of the database file, remove PATH-wal and PATH-shm, start.\n"
+     "The database file is read with O_DIRECT, past the page cache: a whole-file read through\n"
+     "the cache leaves later ingest slower (docs/OPERATIONS.md). A PostgreSQL store is backed\n"
+     "up with pg_dump.",
+     cmd_backup},
 };
 static const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
 
@@ -1436,6 +1446,37 @@ static int cmd_copy(struct conf *c, int argc, char **argv)
 out:
 	dlog_store_close(to);
 	dlog_store_close(from);
+	return rc == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
+/* ---- backup ---- */
+
+static int cmd_backup(struct conf *c, int argc, char **argv)
+{
+	struct dlog_store *s = NULL;
+	struct progress pr;
+	int64_t bytes = 0;
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	if (c->nargs != 1 || strcmp(c->args[0], "-") == 0) {
+		dlog_log(DLOG_LOG_ERR, "devicelog backup: one FILE to write the copy to");
+		return EXIT_USAGE;
+	}
+	if (open_store(c, &s) != 0)
+		return EXIT_FAIL;
+	progress_init(&pr, c, "backup", "bytes");
+	rc = dlog_store_backup(s, c->args[0], &bytes);
+	if (rc == DLOG_EUNAVAIL && strncmp(str(c, OPT_STORE), "sqlite:", 7) != 0)
+		dlog_log(DLOG_LOG_ERR, "devicelog backup: only a SQLite store is backed up this "
+				       "way; back up PostgreSQL with pg_dump");
+	else if (rc != 0)
+		dlog_log(DLOG_LOG_ERR, "devicelog backup: %s", dlog_store_errmsg(s));
+	else if (!num(c, OPT_CLI_QUIET))
+		dlog_log(DLOG_LOG_INFO, "wrote %s: %lld bytes in %.1f s", c->args[0],
+			 (long long)bytes, progress_seconds(&pr));
+	dlog_store_close(s);
 	return rc == 0 ? EXIT_OK : EXIT_FAIL;
 }
 

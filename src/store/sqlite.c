@@ -6,6 +6,9 @@
  * Commits are durable (synchronous=FULL) before append returns. */
 #include "store/store_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/limits.h"
 #include "store/sqlgen.h"
@@ -2723,6 +2727,96 @@ out:
 	return rc;
 }
 
+/* ---- backup ---- */
+
+/* Make the new file's directory entry durable: 0 or an errno value. */
+static int sync_parent(const char *path)
+{
+	char *copy = strdup(path);
+	int fd, err = 0;
+
+	if (copy == NULL)
+		return ENOMEM;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0)
+		err = errno;
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return err;
+}
+
+/* A consistent copy in one read transaction (sqlite3_backup, one step: a copy made in several
+ * steps starts over whenever the writer commits between them). The source is a connection of
+ * its own through the direct-read VFS (walbuf.c), so the copy leaves the page cache as it was;
+ * the writer goes on meanwhile. */
+static int sqlite_backup(void *vctx, const char *dest, int64_t *bytes)
+{
+	struct ctx *c = vctx;
+	sqlite3 *src = NULL, *dst = NULL;
+	sqlite3_backup *b;
+	int64_t page_size = 0;
+	int fd, err, rc;
+
+	*bytes = 0;
+	/* the copy holds the key hashes: readable by its owner only */
+	fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = errno;
+		snprintf(errmsg, sizeof(errmsg), "cannot create %s: %s", dest, strerror(err));
+		return err == EEXIST ? DLOG_ECONFLICT : DLOG_EIO;
+	}
+	close(fd);
+	rc = sqlite3_open_v2(c->path, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+			     store__direct_vfs());
+	if (rc != SQLITE_OK) {
+		rc = fail(rc, src, "open");
+		goto out;
+	}
+	sqlite3_busy_timeout(src, DLOG_SQLITE_BUSY_MS);
+	rc = sqlite3_open_v2(dest, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		rc = fail(rc, dst, "open the copy");
+		goto out;
+	}
+	rc = exec(dst, "PRAGMA synchronous=FULL");
+	if (rc != 0)
+		goto out;
+	b = sqlite3_backup_init(dst, "main", src, "main");
+	if (b == NULL) {
+		rc = fail(SQLITE_ERROR, dst, "backup");
+		goto out;
+	}
+	rc = sqlite3_backup_step(b, -1);
+	*bytes = (int64_t)sqlite3_backup_pagecount(b);
+	sqlite3_backup_finish(b);
+	rc = rc == SQLITE_DONE ? pragma_int(dst, "PRAGMA page_size", &page_size)
+			       : fail(rc, dst, "backup");
+	*bytes *= page_size;
+out:
+	sqlite3_close_v2(src);
+	if (sqlite3_close_v2(dst) != SQLITE_OK && rc == 0)
+		rc = fail(SQLITE_IOERR, dst, "close the copy");
+	if (rc == 0 && (err = sync_parent(dest)) != 0) {
+		snprintf(errmsg, sizeof(errmsg), "cannot sync the directory of %s: %s", dest,
+			 strerror(err));
+		rc = DLOG_EIO;
+	}
+	if (rc == 0 && (fd = open(dest, O_RDONLY | O_CLOEXEC)) >= 0) {
+		/* the copy is synced: its pages need not push the service's out of the cache */
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+	}
+	if (rc != 0) {
+		char journal[PATH_MAX];
+
+		unlink(dest);
+		if (snprintf(journal, sizeof(journal), "%s-journal", dest) < (int)sizeof(journal))
+			unlink(journal);
+	}
+	return rc;
+}
+
 const struct dlog_store_ops store__sqlite_ops = {
 	.name = "sqlite",
 	.open = sqlite_open,
@@ -2754,4 +2848,5 @@ const struct dlog_store_ops store__sqlite_ops = {
 	.key_import = sqlite_key_import,
 	.idem_hashes = sqlite_idem_hashes,
 	.expire = sqlite_expire,
+	.backup = sqlite_backup,
 };

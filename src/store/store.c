@@ -258,6 +258,14 @@ int dlog_store_expire(struct dlog_store *s, dlog_time cutoff, int max_rows, int6
 	return s->ops->expire(s->ctx, cutoff, max_rows, deleted, more);
 }
 
+int dlog_store_backup(struct dlog_store *s, const char *dest, int64_t *bytes)
+{
+	*bytes = 0;
+	if (s->ops->backup == NULL)
+		return DLOG_EUNAVAIL;
+	return s->ops->backup(s->ctx, dest, bytes);
+}
+
 /* ---- the group committer ---- */
 
 /* Without a backend group append: one transaction per request, same outcome. */

@@ -259,6 +259,13 @@ int dlog_store_idem_hashes(struct dlog_store *s, int64_t account_id, const char 
 int dlog_store_expire(struct dlog_store *s, dlog_time cutoff, int max_rows, int64_t *deleted,
 		      bool *more);
 
+/* Write a consistent copy of the store to the new file dest while the store is in use
+ * (`devicelog backup`): for SQLite a database file that `--store sqlite:DEST` opens, made in
+ * one read transaction (appends go on meanwhile) and synced. *bytes: its size. 0,
+ * DLOG_ECONFLICT (dest exists), DLOG_EIO, DLOG_EUNAVAIL (no backup of this backend here:
+ * PostgreSQL is backed up with pg_dump), or the store's error; on failure dest is removed. */
+int dlog_store_backup(struct dlog_store *s, const char *dest, int64_t *bytes);
+
 /* Copy accounts from one store to another (`devicelog copy`; copy.c): the account named (every
  * account when NULL) with its keys (hashes: they keep working), device groups and members, and
  * events in id order with their idempotency keys and content hashes. Events get new ids and

@@ -55,6 +55,8 @@ struct dlog_store_ops {
 	int (*idem_hashes)(void *ctx, int64_t account_id, const char *const *keys, size_t n,
 			   uint8_t (*hashes)[32], bool *found);
 	int (*expire)(void *ctx, dlog_time cutoff, int max_rows, int64_t *deleted, bool *more);
+	/* Optional (dlog_store_backup): NULL for a backend backed up with its own tools. */
+	int (*backup)(void *ctx, const char *dest, int64_t *bytes);
 };
 
 #include <pthread.h>

@@ -10,4 +10,9 @@
  * the WAL at every commit (synchronous=FULL). */
 const char *store__walbuf_vfs(void);
 
+/* The same VFS, except that the database file is read with O_DIRECT (bypassing the page
+ * cache), for a connection that reads the whole file once: `devicelog backup`. For read-only
+ * connections; NULL when the VFS could not be registered. */
+const char *store__direct_vfs(void);
+
 #endif

@@ -1,12 +1,14 @@
-// Export (GET /v3/device-events/export, `devicelog export`), the import round trip and
-// `devicelog copy`. Runs on the suite's backend (SQLite, or PostgreSQL under
-// scripts/test-integration-pg.sh); copy goes from a SQLite store to the suite's backend.
+// Export (GET /v3/device-events/export, `devicelog export`), the import round trip,
+// `devicelog copy` and `devicelog backup`. Runs on the suite's backend (SQLite, or PostgreSQL
+// under scripts/test-integration-pg.sh); copy goes from a SQLite store to the suite's backend;
+// backup is of a SQLite store of its own (PostgreSQL has its own tools).
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startDaemon, Daemon, cli, createKey, storeFor, assertError, rng } from './lib/harness.mjs';
+import { startDaemon, Daemon, cli, createKey, storeFor, assertError, rng, BIN, ON_PG } from './lib/harness.mjs';
 
 const CAMP = ['c'.repeat(32), 'd'.repeat(32)];
 
@@ -245,5 +247,74 @@ describe('import round trip and copy', () => {
 			await src.cleanup();
 			await dst.cleanup();
 		}
+	});
+});
+
+// The CLI without blocking the event loop (requests go on while it runs).
+function cliAsync(args) {
+	return new Promise((resolve, reject) => {
+		const p = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+		let stdout = '', stderr = '';
+		p.stdout.on('data', (b) => (stdout += b));
+		p.stderr.on('data', (b) => (stderr += b));
+		p.on('error', reject);
+		p.on('exit', (status) => resolve({ status, stdout, stderr }));
+	});
+}
+
+describe('devicelog backup', () => {
+	test('while the service ingests: the copy is a store holding a prefix of the id order; never overwrites', async () => {
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'devicelog-bk-'));
+		const live = new Daemon(dir, 'sqlite:' + path.join(dir, 'live.db'));
+		try {
+			live.addKey('A', 'read');
+			live.addKey('A', 'write');
+			await live.start();
+			await live.ingest(fixture(3000, 21), live.keys.A.write, { batch: 1000 });
+			// producers keep going while the copy is made
+			let stop = false, rounds = 0;
+			const feeder = (async () => {
+				while (!stop) await live.ingest(fixture(40, 1000 + rounds++), live.keys.A.write);
+			})();
+			const dest = path.join(dir, 'copy.db');
+			const b = await cliAsync(['backup', '--store', live.store, dest]);
+			stop = true;
+			await feeder;
+			assert.equal(b.status, 0, b.stderr);
+			assert.match(b.stderr, /wrote .*copy\.db: \d+ bytes/);
+
+			const ids = (store) => {
+				const f = path.join(dir, 'ids.ndjson');
+				const r = cli(['export', '--store', store, '--account', 'A', '--quiet', f]);
+				assert.equal(r.status, 0, r.stderr);
+				return ndjson(fs.readFileSync(f, 'utf8')).map((e) => e.id);
+			};
+			const got = ids('sqlite:' + dest);
+			const now = ids(live.store);
+			assert.equal(now.length, 3000 + 40 * rounds);
+			assert.ok(got.length >= 3000 && got.length <= now.length, `${got.length} of ${now.length}`);
+			// one snapshot: every event committed before some point, none after (ids are in commit order)
+			assert.deepEqual(got, now.slice(0, got.length));
+			// keys came along (the copy is a store a service can run on)
+			assert.match(cli(['keys', 'list', '--store', 'sqlite:' + dest]).stdout, new RegExp(live.keyIds.A.read));
+
+			// an existing file is never overwritten
+			const before = fs.readFileSync(dest);
+			const again = cli(['backup', '--store', live.store, dest]);
+			assert.equal(again.status, 1);
+			assert.match(again.stderr, /exists/);
+			assert.ok(before.equals(fs.readFileSync(dest)));
+			assert.equal(cli(['backup', '--store', live.store]).status, 2);
+		} finally {
+			await live.cleanup();
+		}
+	});
+
+	test('a PostgreSQL store is not backed up this way', { skip: !ON_PG && 'the suite runs on SQLite' }, () => {
+		const dest = path.join(os.tmpdir(), `devicelog-pgbk-${process.pid}.db`);
+		const r = cli(['backup', '--store', d.store, dest]);
+		assert.equal(r.status, 1);
+		assert.match(r.stderr, /pg_dump/);
+		assert.equal(fs.existsSync(dest), false);
 	});
 });

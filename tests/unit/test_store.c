@@ -127,7 +127,8 @@ static void drop_fresh(struct fixture *f)
 		pg_admin(base_url, sql);
 	} else if (f->dir[0] != '\0') {
 		static const char *const files[] = {"store.db", "store.db-wal", "store.db-shm",
-						    "foreign.db"};
+						    "foreign.db", "backup.db", "backup.db-wal",
+						    "backup.db-shm"};
 		char path[300];
 
 		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -2845,7 +2846,7 @@ static void test_wal_copied_when_idle(void **state)
 	assert_int_equal(copied, frames);
 }
 
-/* ---- what opening reads of the database file (SQLite) ---- */
+/* ---- what opening and backing up read of the database file (SQLite) ---- */
 
 /* Pages of the fixture's file name that the kernel holds in its page cache; with drop, after
  * writing them back and asking it to drop them. *total: the file's pages. */
@@ -2933,6 +2934,46 @@ static void test_open_reads_little(void **state)
 	open_store(f);
 	assert_true(cached_pages(f, "store.db", false, &total) < total / 10);
 	assert_int_equal(count_events(f->s, f->acc1), 100000);
+}
+
+/* A backup is a store holding every event committed before it; it reads the database file
+ * around the page cache; it never overwrites a file; appends go on after it. PostgreSQL is
+ * backed up with its own tools: no backup here. */
+static void test_backup(void **state)
+{
+	struct fixture *f = *state;
+	char dest[300], url[320], err[512] = "";
+	struct dlog_store *copy = NULL;
+	struct dlog_append_result r[5];
+	struct dlog_event ev[5];
+	int64_t bytes = -1, acc = 0;
+	long total;
+	bool dropped;
+
+	if (is_pg) {
+		snprintf(dest, sizeof(dest), "/tmp/dlog-backup-%ld.db", (long)getpid());
+		assert_int_equal(dlog_store_backup(f->s, dest, &bytes), DLOG_EUNAVAIL);
+		assert_int_equal(bytes, 0);
+		assert_int_equal(access(dest, F_OK), -1);
+		return;
+	}
+	append_quiet(f, 20000, T0);
+	snprintf(dest, sizeof(dest), "%s/backup.db", f->dir);
+	dropped = drop_cached(f, "store.db");
+	assert_int_equal(dlog_store_backup(f->s, dest, &bytes), 0);
+	if (dropped)
+		assert_true(cached_pages(f, "store.db", false, &total) < total / 10);
+	assert_true(bytes > 20000 * 10);
+	fill_events(ev, 5, T0 + 20000, NULL);
+	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 5, r, NULL), 0);
+	assert_int_equal(dlog_store_backup(f->s, dest, &bytes), DLOG_ECONFLICT);
+	snprintf(url, sizeof(url), "sqlite:%s", dest);
+	if (dlog_store_open(url, &copy, err, sizeof(err)) != 0)
+		fail_msg("open the copy: %s", err);
+	assert_int_equal(dlog_store_account(copy, "acme", false, &acc), 0);
+	assert_int_equal(count_events(copy, acc), 20000);
+	assert_int_equal(count_events(f->s, f->acc1), 20005);
+	dlog_store_close(copy);
 }
 
 static void test_expire(void **state)
@@ -3216,6 +3257,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wal_restarts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_copied_when_idle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_reads_little, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_distributable, setup, teardown),
