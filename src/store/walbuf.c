@@ -24,12 +24,18 @@
 
 #include "base/limits.h"
 
+/* What both kinds of file below start with: SQLite's handle and the default VFS's file it
+ * wraps (stored right after the wrapping struct). */
+struct wrapped {
+	sqlite3_file base;
+	sqlite3_file *real;
+};
+
 struct wal_file {
-	sqlite3_file base;   /* pMethods = &wal_methods */
+	struct wrapped wr;   /* wr.base.pMethods = &wal_methods */
 	unsigned char *buf;  /* gathered writes: the file's bytes [off, off + len) */
 	size_t len, cap;
 	sqlite3_int64 off;
-	sqlite3_file *real;  /* the default VFS's file, stored right after this struct */
 };
 
 static sqlite3_vfs *base_vfs;
@@ -38,7 +44,7 @@ static const sqlite3_io_methods wal_methods;
 
 static sqlite3_file *real_of(sqlite3_file *f)
 {
-	return ((struct wal_file *)f)->real;
+	return ((struct wrapped *)f)->real;
 }
 
 /* The default VFS takes at most 128 KiB per write (its unix write masks the length with
@@ -52,7 +58,7 @@ static int flush(struct wal_file *w)
 	for (size_t done = 0; rc == SQLITE_OK && done < w->len; done += WRITE_MAX) {
 		size_t n = w->len - done < WRITE_MAX ? w->len - done : WRITE_MAX;
 
-		rc = w->real->pMethods->xWrite(w->real, w->buf + done, (int)n,
+		rc = w->wr.real->pMethods->xWrite(w->wr.real, w->buf + done, (int)n,
 					       w->off + (sqlite3_int64)done);
 	}
 	w->len = 0;
@@ -63,7 +69,7 @@ static int wb_close(sqlite3_file *f)
 {
 	struct wal_file *w = (struct wal_file *)f;
 	int rc = flush(w);
-	int rc2 = w->real->pMethods->xClose(w->real);
+	int rc2 = w->wr.real->pMethods->xClose(w->wr.real);
 
 	free(w->buf);
 	w->buf = NULL;
@@ -120,7 +126,7 @@ static int wb_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 of
 	if (rc != SQLITE_OK)
 		return rc;
 	if (n > WRITE_MAX || !reserve(w, n))
-		return w->real->pMethods->xWrite(w->real, data, amt, ofst);
+		return w->wr.real->pMethods->xWrite(w->wr.real, data, amt, ofst);
 	memcpy(w->buf, data, n);
 	w->len = n;
 	w->off = ofst;
@@ -148,33 +154,33 @@ static int wb_file_size(sqlite3_file *f, sqlite3_int64 *size)
 	return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xFileSize(real_of(f), size);
 }
 
-/* The rest is the default VFS's own. */
-static int wb_lock(sqlite3_file *f, int l)
+/* The rest is the default VFS's own (for both kinds of file). */
+static int fw_lock(sqlite3_file *f, int l)
 {
 	return real_of(f)->pMethods->xLock(real_of(f), l);
 }
 
-static int wb_unlock(sqlite3_file *f, int l)
+static int fw_unlock(sqlite3_file *f, int l)
 {
 	return real_of(f)->pMethods->xUnlock(real_of(f), l);
 }
 
-static int wb_check_reserved(sqlite3_file *f, int *out)
+static int fw_check_reserved(sqlite3_file *f, int *out)
 {
 	return real_of(f)->pMethods->xCheckReservedLock(real_of(f), out);
 }
 
-static int wb_file_control(sqlite3_file *f, int op, void *arg)
+static int fw_file_control(sqlite3_file *f, int op, void *arg)
 {
 	return real_of(f)->pMethods->xFileControl(real_of(f), op, arg);
 }
 
-static int wb_sector_size(sqlite3_file *f)
+static int fw_sector_size(sqlite3_file *f)
 {
 	return real_of(f)->pMethods->xSectorSize(real_of(f));
 }
 
-static int wb_device_characteristics(sqlite3_file *f)
+static int fw_device_characteristics(sqlite3_file *f)
 {
 	return real_of(f)->pMethods->xDeviceCharacteristics(real_of(f));
 }
@@ -187,12 +193,12 @@ static const sqlite3_io_methods wal_methods = {
 	.xTruncate = wb_truncate,
 	.xSync = wb_sync,
 	.xFileSize = wb_file_size,
-	.xLock = wb_lock,
-	.xUnlock = wb_unlock,
-	.xCheckReservedLock = wb_check_reserved,
-	.xFileControl = wb_file_control,
-	.xSectorSize = wb_sector_size,
-	.xDeviceCharacteristics = wb_device_characteristics,
+	.xLock = fw_lock,
+	.xUnlock = fw_unlock,
+	.xCheckReservedLock = fw_check_reserved,
+	.xFileControl = fw_file_control,
+	.xSectorSize = fw_sector_size,
+	.xDeviceCharacteristics = fw_device_characteristics,
 };
 
 static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
@@ -204,9 +210,9 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
 	if ((flags & SQLITE_OPEN_WAL) == 0)
 		return base_vfs->xOpen(base_vfs, name, f, flags, out_flags);
 	memset(w, 0, sizeof(*w));
-	w->real = (sqlite3_file *)(w + 1);
-	rc = base_vfs->xOpen(base_vfs, name, w->real, flags, out_flags);
-	w->base.pMethods = rc == SQLITE_OK ? &wal_methods : NULL;
+	w->wr.real = (sqlite3_file *)(w + 1);
+	rc = base_vfs->xOpen(base_vfs, name, w->wr.real, flags, out_flags);
+	w->wr.base.pMethods = rc == SQLITE_OK ? &wal_methods : NULL;
 	return rc;
 }
 
@@ -231,21 +237,15 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
 #define DIRECT_ALIGN 4096
 
 struct direct_file {
-	sqlite3_file base;       /* pMethods = &direct_methods */
+	struct wrapped wr;       /* wr.base.pMethods = &direct_methods */
 	int fd;                  /* the file again, with O_DIRECT */
 	unsigned char *chunk;    /* DIRECT_CHUNK bytes, DIRECT_ALIGN-aligned */
 	sqlite3_int64 chunk_off; /* chunk holds the file's bytes [chunk_off, chunk_off + chunk_len) */
 	size_t chunk_len;
-	sqlite3_file *real; /* the default VFS's file, stored right after this struct */
 };
 
 static sqlite3_vfs direct_vfs;
 static const sqlite3_io_methods direct_methods;
-
-static sqlite3_file *direct_real(sqlite3_file *f)
-{
-	return ((struct direct_file *)f)->real;
-}
 
 /* Make the chunk hold the byte at ofst, or set *past_end when ofst is at or past the end of
  * the file. SQLITE_OK or SQLITE_IOERR_READ. */
@@ -300,19 +300,19 @@ static int dr_read(sqlite3_file *f, void *data, int amt, sqlite3_int64 ofst)
 static int dr_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 ofst)
 {
 	((struct direct_file *)f)->chunk_len = 0;
-	return direct_real(f)->pMethods->xWrite(direct_real(f), data, amt, ofst);
+	return real_of(f)->pMethods->xWrite(real_of(f), data, amt, ofst);
 }
 
 static int dr_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
 	((struct direct_file *)f)->chunk_len = 0;
-	return direct_real(f)->pMethods->xTruncate(direct_real(f), size);
+	return real_of(f)->pMethods->xTruncate(real_of(f), size);
 }
 
 static int dr_close(sqlite3_file *f)
 {
 	struct direct_file *d = (struct direct_file *)f;
-	int rc = d->real->pMethods->xClose(d->real);
+	int rc = d->wr.real->pMethods->xClose(d->wr.real);
 
 	close(d->fd);
 	free(d->chunk);
@@ -324,63 +324,38 @@ static int dr_unlock(sqlite3_file *f, int l)
 {
 	if (l == SQLITE_LOCK_NONE)
 		((struct direct_file *)f)->chunk_len = 0;
-	return direct_real(f)->pMethods->xUnlock(direct_real(f), l);
+	return fw_unlock(f, l);
 }
 
 /* The rest is the default VFS's own (the -shm goes through the database file's methods). */
 static int dr_sync(sqlite3_file *f, int flags)
 {
-	return direct_real(f)->pMethods->xSync(direct_real(f), flags);
+	return real_of(f)->pMethods->xSync(real_of(f), flags);
 }
 
 static int dr_file_size(sqlite3_file *f, sqlite3_int64 *size)
 {
-	return direct_real(f)->pMethods->xFileSize(direct_real(f), size);
-}
-
-static int dr_lock(sqlite3_file *f, int l)
-{
-	return direct_real(f)->pMethods->xLock(direct_real(f), l);
-}
-
-static int dr_check_reserved(sqlite3_file *f, int *out)
-{
-	return direct_real(f)->pMethods->xCheckReservedLock(direct_real(f), out);
-}
-
-static int dr_file_control(sqlite3_file *f, int op, void *arg)
-{
-	return direct_real(f)->pMethods->xFileControl(direct_real(f), op, arg);
-}
-
-static int dr_sector_size(sqlite3_file *f)
-{
-	return direct_real(f)->pMethods->xSectorSize(direct_real(f));
-}
-
-static int dr_device_characteristics(sqlite3_file *f)
-{
-	return direct_real(f)->pMethods->xDeviceCharacteristics(direct_real(f));
+	return real_of(f)->pMethods->xFileSize(real_of(f), size);
 }
 
 static int dr_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **p)
 {
-	return direct_real(f)->pMethods->xShmMap(direct_real(f), region, size, extend, p);
+	return real_of(f)->pMethods->xShmMap(real_of(f), region, size, extend, p);
 }
 
 static int dr_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 {
-	return direct_real(f)->pMethods->xShmLock(direct_real(f), offset, n, flags);
+	return real_of(f)->pMethods->xShmLock(real_of(f), offset, n, flags);
 }
 
 static void dr_shm_barrier(sqlite3_file *f)
 {
-	direct_real(f)->pMethods->xShmBarrier(direct_real(f));
+	real_of(f)->pMethods->xShmBarrier(real_of(f));
 }
 
 static int dr_shm_unmap(sqlite3_file *f, int del)
 {
-	return direct_real(f)->pMethods->xShmUnmap(direct_real(f), del);
+	return real_of(f)->pMethods->xShmUnmap(real_of(f), del);
 }
 
 /* Version 2: no xFetch, so SQLite never maps the file on this connection. */
@@ -392,12 +367,12 @@ static const sqlite3_io_methods direct_methods = {
 	.xTruncate = dr_truncate,
 	.xSync = dr_sync,
 	.xFileSize = dr_file_size,
-	.xLock = dr_lock,
+	.xLock = fw_lock,
 	.xUnlock = dr_unlock,
-	.xCheckReservedLock = dr_check_reserved,
-	.xFileControl = dr_file_control,
-	.xSectorSize = dr_sector_size,
-	.xDeviceCharacteristics = dr_device_characteristics,
+	.xCheckReservedLock = fw_check_reserved,
+	.xFileControl = fw_file_control,
+	.xSectorSize = fw_sector_size,
+	.xDeviceCharacteristics = fw_device_characteristics,
 	.xShmMap = dr_shm_map,
 	.xShmLock = dr_shm_lock,
 	.xShmBarrier = dr_shm_barrier,
@@ -422,19 +397,19 @@ static int dr_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
 		return SQLITE_NOMEM;
 	}
 	memset(d, 0, sizeof(*d));
-	d->real = (sqlite3_file *)(d + 1);
-	rc = base_vfs->xOpen(base_vfs, name, d->real, flags, out_flags);
-	if (rc != SQLITE_OK || d->real->pMethods->iVersion < 2) {
+	d->wr.real = (sqlite3_file *)(d + 1);
+	rc = base_vfs->xOpen(base_vfs, name, d->wr.real, flags, out_flags);
+	if (rc != SQLITE_OK || d->wr.real->pMethods->iVersion < 2) {
 		if (rc == SQLITE_OK)
-			d->real->pMethods->xClose(d->real);
+			d->wr.real->pMethods->xClose(d->wr.real);
 		close(fd);
 		free(chunk);
-		d->base.pMethods = NULL;
+		d->wr.base.pMethods = NULL;
 		return rc != SQLITE_OK ? rc : SQLITE_CANTOPEN;
 	}
 	d->fd = fd;
 	d->chunk = chunk;
-	d->base.pMethods = &direct_methods;
+	d->wr.base.pMethods = &direct_methods;
 	return SQLITE_OK;
 }
 
