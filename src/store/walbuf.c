@@ -230,8 +230,8 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
  * Bypassing the cache reads what a checkpoint wrote: O_DIRECT reads write back dirty cached
  * pages of the range first. And no page this connection reads from the file changes under
  * its read transaction: a checkpoint copies no frame past a reader's snapshot, and the pages
- * of the snapshot that are in the WAL are read from the WAL. The chunk is dropped when the
- * connection's lock goes (its transaction ended) and on any write. */
+ * of the snapshot that are in the WAL are read from the WAL. The chunk is dropped whenever a
+ * transaction may begin or end (a WAL-index lock or a file unlock) and on any write. */
 
 #define DIRECT_CHUNK (1024 * 1024)
 #define DIRECT_ALIGN 4096
@@ -343,8 +343,11 @@ static int dr_shm_map(sqlite3_file *f, int region, int size, int extend, void vo
 	return real_of(f)->pMethods->xShmMap(real_of(f), region, size, extend, p);
 }
 
+/* A read transaction begins and ends with a WAL-index lock (its read mark), while the file
+ * lock is kept from one to the next in WAL mode: here the chunk is dropped. */
 static int dr_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 {
+	((struct direct_file *)f)->chunk_len = 0;
 	return real_of(f)->pMethods->xShmLock(real_of(f), offset, n, flags);
 }
 

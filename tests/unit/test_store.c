@@ -24,6 +24,7 @@
 
 #include "base/limits.h"
 #include "store/store.h"
+#include "store/walbuf.h"
 
 /* ---- fresh stores ---- */
 
@@ -2940,6 +2941,46 @@ static void test_open_reads_little(void **state)
 	assert_int_equal(count_events(f->s, f->acc1), 100000);
 }
 
+/* One integer from sql. */
+static int64_t sql_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* The backup's VFS reads the database file a chunk at a time and keeps the chunk within a read
+ * transaction only: a later transaction on the same connection sees what was checkpointed
+ * into the file since (here with the WAL emptied, so the page comes from the file). */
+static void test_direct_reads_new_transactions(void **state)
+{
+	struct fixture *f = *state;
+	char path[300];
+	sqlite3 *w = NULL, *r = NULL;
+
+	if (is_pg)
+		skip();
+	snprintf(path, sizeof(path), "%s/foreign.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &w), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(w, "PRAGMA journal_mode=WAL; CREATE TABLE t(v);"
+					 "INSERT INTO t VALUES(1); PRAGMA wal_checkpoint(TRUNCATE);",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_open_v2(path, &r, SQLITE_OPEN_READONLY, store__direct_vfs()),
+			 SQLITE_OK);
+	assert_int_equal(sql_int(r, "SELECT v FROM t"), 1);
+	assert_int_equal(sqlite3_exec(w, "UPDATE t SET v = 2; PRAGMA wal_checkpoint(TRUNCATE);",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sql_int(w, "PRAGMA wal_checkpoint(TRUNCATE)"), 0); /* not busy: all copied */
+	assert_int_equal(sql_int(r, "SELECT v FROM t"), 2);
+	sqlite3_close(r);
+	sqlite3_close(w);
+}
+
 /* A backup is a store holding every event committed before it; it reads the database file
  * around the page cache; it never overwrites a file; appends go on after it. PostgreSQL is
  * backed up with its own tools: no backup here. */
@@ -3261,6 +3302,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wal_restarts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_copied_when_idle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_reads_little, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_direct_reads_new_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
