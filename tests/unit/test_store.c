@@ -2733,26 +2733,37 @@ static void test_append_large_commit(void **state)
 
 /* ---- tests: the WAL starts over under steady commits (SQLite) ---- */
 
-/* The WAL header's checkpoint sequence, which SQLite steps each time the WAL starts over; and
- * the WAL file's size. */
-static void wal_state(const struct fixture *f, uint32_t *seq, off_t *size)
+/* The WAL header's checkpoint sequence, which SQLite steps each time the WAL starts over. */
+static uint32_t wal_seq(const struct fixture *f)
 {
 	char path[300];
 	unsigned char h[16] = {0};
-	struct stat st;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/store.db-wal", f->dir);
 	fd = open(path, O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
-	assert_int_equal(fstat(fd, &st), 0);
 	close(fd);
-	*seq = (uint32_t)h[12] << 24 | (uint32_t)h[13] << 16 | (uint32_t)h[14] << 8 | h[15];
-	*size = st.st_size;
+	return (uint32_t)h[12] << 24 | (uint32_t)h[13] << 16 | (uint32_t)h[14] << 8 | h[15];
 }
 
-static void wal_index(const struct fixture *f, uint32_t *frames, uint32_t *copied);
+/* The WAL index (the -shm file, SQLite's documented "wal-index" header): frames in the WAL
+ * and frames already copied into the database, in native byte order. */
+static void wal_index(const struct fixture *f, uint32_t *frames, uint32_t *copied)
+{
+	char path[300];
+	unsigned char h[100];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/store.db-shm", f->dir);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
+	close(fd);
+	memcpy(frames, h + 16, sizeof(*frames));
+	memcpy(copied, h + 96, sizeof(*copied));
+}
 
 /* Commits follow each other with no pause in which the checkpointer could copy the whole WAL,
  * yet the WAL starts over from its beginning well before it reaches the size at which the
@@ -2774,7 +2785,7 @@ static void test_wal_restarts(void **state)
 	char *extra = blob_extra();
 	const off_t back_pressure = (off_t)DLOG_SQLITE_WAL_MAX_FRAMES * 4096;
 	uint32_t seq0, seq = 0, frames = 0, copied = 0;
-	off_t size = 0, most = 0;
+	off_t most = 0;
 	int commits = 0;
 	bool restarted = false;
 
@@ -2785,13 +2796,13 @@ static void test_wal_restarts(void **state)
 	fill_events(ev, 1, T0, extra);
 	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 1, res, NULL), 0);
 	for (int round = 0; round < 6 && !restarted; round++) {
-		wal_state(f, &seq0, &size);
+		seq0 = wal_seq(f);
 		most = 0;
 		/* ~2.3 MiB of WAL per commit; bounded at twice the back-pressure size */
 		for (seq = seq0; seq == seq0 && most < 2 * back_pressure; commits++) {
 			fill_events(ev, n, T0 + 1 + (dlog_time)(commits * n), extra);
 			assert_int_equal(dlog_store_append(f->s, f->acc1, ev, n, res, NULL), 0);
-			wal_state(f, &seq, &size);
+			seq = wal_seq(f);
 			wal_index(f, &frames, &copied);
 			/* what the WAL holds, not its file's size: the file keeps its size */
 			if (32 + (off_t)frames * (24 + 4096) > most)
@@ -2804,23 +2815,6 @@ static void test_wal_restarts(void **state)
 	free(extra);
 	free(ev);
 	free(res);
-}
-
-/* The WAL index (the -shm file, SQLite's documented "wal-index" header): frames in the WAL
- * and frames already copied into the database, in native byte order. */
-static void wal_index(const struct fixture *f, uint32_t *frames, uint32_t *copied)
-{
-	char path[300];
-	unsigned char h[100];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/store.db-shm", f->dir);
-	fd = open(path, O_RDONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
-	close(fd);
-	memcpy(frames, h + 16, sizeof(*frames));
-	memcpy(copied, h + 96, sizeof(*copied));
 }
 
 /* A few commits, far below the checkpoint size, then nothing: the checkpointer copies them
