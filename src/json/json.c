@@ -85,19 +85,52 @@ static bool needs_escape(unsigned char c)
 	return c < 0x20 || c == '"' || c == '\\';
 }
 
+/* True when none of w's eight bytes needs escaping. Each term is the classic "some byte is
+ * less than n" test (exact for the whole word, n <= 128): below 0x20, or equal to the quote
+ * or the backslash once xored to zero. Byte order does not matter. */
+static bool word_clean(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	uint64_t quote = w ^ (ones * '"'), bslash = w ^ (ones * '\\');
+
+	return ((((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash)) &
+		high) == 0;
+}
+
+/* Length of s's leading bytes that need no escaping: eight at a time, then one at a time up
+ * to the first that does. Texts are mostly clean, and a page of events is mostly texts:
+ * the byte loop alone was 6-7 % of a page's time. */
+static size_t clean_span(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	for (; n - i >= 8; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, s + i, 8);
+		if (!word_clean(w))
+			break;
+	}
+	while (i < n && !needs_escape((unsigned char)s[i]))
+		i++;
+	return i;
+}
+
 char *dlog_json_escape_to(char *p, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t run = 0; /* start of the pending run of bytes that need no escaping */
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	for (;;) {
+		size_t k = clean_span(s, n);
 
-		if (!needs_escape(c))
-			continue;
-		memcpy(p, s + run, i - run);
-		p += i - run;
-		run = i + 1;
+		memcpy(p, s, k);
+		p += k;
+		if (k == n)
+			return p;
+		unsigned char c = (unsigned char)s[k];
+
+		s += k + 1;
+		n -= k + 1;
 		*p++ = '\\';
 		switch (c) {
 		case '"': *p++ = '"'; break;
@@ -112,17 +145,13 @@ char *dlog_json_escape_to(char *p, const char *s, size_t n)
 			p += 5;
 		}
 	}
-	memcpy(p, s + run, n - run);
-	return p + (n - run);
 }
 
 int dlog_json_escape(struct dlog_buf *b, const char *s, size_t n)
 {
-	size_t clean = 0;
+	size_t clean = clean_span(s, n);
 	int rc;
 
-	while (clean < n && !needs_escape((unsigned char)s[clean]))
-		clean++;
 	if (clean == n) /* the common case: nothing to escape */
 		return dlog_buf_add(b, s, n);
 	rc = dlog_buf_add(b, s, clean);
