@@ -20,7 +20,7 @@ static char *put_time(char *p, dlog_time t)
 {
 	*p++ = '"';
 	dlog_time_format(t, p);
-	p += strlen(p);
+	p += DLOG_TIME_STRLEN - 1; /* fixed width */
 	*p++ = '"';
 	return p;
 }
@@ -47,7 +47,7 @@ void dlog_api_event_json(struct dlog_jw *w, const struct dlog_event *e)
 		return;
 	dlog_id_format(&e->id, id);
 	p = PUT_LIT(p, "{\"id\":");
-	p = put_str(p, id, strlen(id));
+	p = put_str(p, id, DLOG_ID_STRLEN - 1);
 	p = PUT_LIT(p, ",\"object\":\"device-event\",\"device_id\":");
 	p = put_str(p, e->device_id, ldev);
 	p = PUT_LIT(p, ",\"date_time\":");
@@ -55,9 +55,9 @@ void dlog_api_event_json(struct dlog_jw *w, const struct dlog_event *e)
 	/* events are never modified: the version timestamp (etag) is the creation time */
 	dlog_time_format(e->id.created, created);
 	p = PUT_LIT(p, ",\"created_at\":");
-	p = put_str(p, created, strlen(created));
+	p = put_str(p, created, DLOG_TIME_STRLEN - 1);
 	p = PUT_LIT(p, ",\"etag\":");
-	p = put_str(p, created, strlen(created));
+	p = put_str(p, created, DLOG_TIME_STRLEN - 1);
 	p = PUT_LIT(p, ",\"event_type\":");
 	p = put_str(p, e->event_type, ltype);
 	p = PUT_LIT(p, ",\"event_type_description\":");

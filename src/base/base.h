@@ -48,7 +48,8 @@ dlog_time dlog_time_now(void);
  * Only UTC ('Z'). Years 1970..9999. Returns 0 and sets *out, or DLOG_EINVAL. */
 int dlog_time_parse(const char *s, size_t len, dlog_time *out);
 
-/* Format as 2016-11-30T16:25:12.123400Z (always 6 fraction digits). buf must hold
+/* Format as 2016-11-30T16:25:12.123400Z: always 6 fraction digits and DLOG_TIME_STRLEN - 1
+ * characters (times outside the years 1970..9999 are clamped). buf must hold
  * DLOG_TIME_STRLEN bytes including the NUL. Returns buf. */
 #define DLOG_TIME_STRLEN 28
 char *dlog_time_format(dlog_time t, char buf[DLOG_TIME_STRLEN]);
