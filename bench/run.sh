@@ -381,6 +381,10 @@ filters() {
 		echo "event_type_category__in event_type_category__in=FAIL_STORAGE,FAIL_NETWORK"
 		echo "event_type_category__nin event_type_category__nin=INFO_LIFECYCLE,SUCCESS"
 		echo "event_type_category__eq(rare),DESC event_type_category=FAIL_CAMPAIGN_STOPPED&order=DESC"
+		# values no event has: nothing to find, so nothing may be walked to find it
+		echo "event_type_category__eq(absent) event_type_category=NO_SUCH_CATEGORY"
+		echo "description__in(absent),total description__in=No%20such,Nor%20this&include=total_count"
+		echo "event_type_category__eq(rare),total event_type_category=FAIL_CAMPAIGN_STOPPED&include=total_count"
 		echo "campaign_id__eq campaign_id=$camp"
 		echo "campaign_id__neq campaign_id__neq=$camp"
 		echo "campaign_id__in campaign_id__in=$camp"

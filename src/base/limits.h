@@ -119,6 +119,13 @@
  * so at most ~25 MB). */
 #define DLOG_SQLITE_STRING_CACHE 65536
 #define DLOG_SQLITE_DEVICE_CACHE 262144
+/* The writer's cache of (account, event type, message type, category, description)
+ * combinations known to be stored (40 bytes each, table twice this size: 2.5 MB). */
+#define DLOG_SQLITE_ATTRS_CACHE 32768
+/* A filter on a description, a category or a message type is narrowed to the event types that
+ * carry the value while their events c and the account's n have c * c <= this times n
+ * (sqlite.c, narrow): at 100k events per account, up to 632 events. */
+#define DLOG_SQLITE_NARROW_FACTOR 4
 /* the longest dictionary text a reader copies out when its id map is full */
 #define DLOG_SQLITE_TEXT_MAX (1 << 20)
 /* SQLite page caches (negative: KiB), as strings pasted into PRAGMA text: a writer cache

@@ -361,9 +361,12 @@ void store__sql_where(struct sqlgen *g, int64_t account_id, const struct dlog_qu
 }
 
 /* SQLite: does a page of q walk the account's ids? It does unless a term names rows an index
- * finds by itself: device, group, event type, campaign or id (equal or in a list). */
-bool store__sqlite_walks(const struct dlog_query *q)
+ * finds by itself: device, group, event type, campaign or id (equal or in a list), or the page
+ * is narrowed to event types. */
+bool store__sqlite_walks(const struct dlog_query *q, const struct sqlite_narrow *nw)
 {
+	if (nw != NULL && nw->active)
+		return false;
 	for (size_t i = 0; i < q->nterms; i++) {
 		const struct dlog_term *t = &q->terms[i];
 		enum col_kind kind = columns[t->field].kind;
@@ -375,6 +378,54 @@ bool store__sqlite_walks(const struct dlog_query *q)
 			return false;
 	}
 	return true;
+}
+
+static bool narrows(const struct dlog_term *t)
+{
+	return (t->op == DLOG_OP_EQ || t->op == DLOG_OP_IN) &&
+	       (t->field == DLOG_F_DESCRIPTION || t->field == DLOG_F_EVENT_TYPE_CATEGORY ||
+		t->field == DLOG_F_EVENT_TYPE_DESCRIPTION);
+}
+
+bool store__sqlite_narrowable(const struct dlog_query *q)
+{
+	if (!store__sqlite_walks(q, NULL))
+		return false;
+	for (size_t i = 0; i < q->nterms; i++)
+		if (narrows(&q->terms[i]))
+			return true;
+	return false;
+}
+
+/* code_attrs is aliased "e" and has the events table's names for these columns, so the
+ * terms are written as for events */
+void store__sqlite_codes_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q)
+{
+	char tail[32];
+
+	store__sqlgen_init(g, SQL_STYLE_SQLITE);
+	store__sql(g, "SELECT DISTINCT e.code FROM code_attrs e WHERE e.account_id = ");
+	store__sql_int(g, account_id);
+	for (size_t i = 0; i < q->nterms; i++) {
+		if (!narrows(&q->terms[i]))
+			continue;
+		store__sql(g, " AND ");
+		term(g, account_id, &q->terms[i]);
+	}
+	snprintf(tail, sizeof(tail), " LIMIT %d", DLOG_SQLITE_NARROW_CODES + 1);
+	store__sql(g, tail);
+}
+
+void store__sqlite_narrow_sql(struct sqlgen *g, const struct sqlite_narrow *nw)
+{
+	if (nw == NULL || !nw->active)
+		return;
+	store__sql(g, " AND e.code IN (");
+	for (size_t i = 0; i < nw->n; i++) {
+		store__sql(g, i ? "," : "");
+		store__sql_int(g, nw->codes[i]);
+	}
+	store__sql(g, ")");
 }
 
 void store__sqlite_zone_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q)

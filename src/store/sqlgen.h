@@ -51,15 +51,35 @@ void store__sql_device_page(struct sqlgen *g, const char *select, int64_t accoun
 /* The SQLite store's statements for a page of events and for its total_count (sqlite.c), also
  * used by bench/plans.c to show their query plans. g is initialised here; the caller frees it
  * with store__sqlgen_done. */
-void store__sqlite_page_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q);
-void store__sqlite_count_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q);
+struct sqlite_narrow;
+void store__sqlite_page_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+			    const struct sqlite_narrow *nw);
+void store__sqlite_count_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+			     const struct sqlite_narrow *nw);
+/* A description, a category or a message type (equal or in a list) is not indexed: a page
+ * asking for one walks the account's ids, and a value that is rare or absent meant walking
+ * them all. The SQLite store keeps the account's (event type, message type, category,
+ * description) combinations (table code_attrs), so such a page can be narrowed to the event
+ * types that carry the value: store__sqlite_narrowable says whether q can be,
+ * store__sqlite_codes_sql selects those types (at most DLOG_SQLITE_NARROW_CODES + 1 rows), and
+ * with nw active the page and its total also require "e.code IN (nw->codes)" and are read
+ * through events(account_id, code). Active with n == 0: no event can match. */
+#define DLOG_SQLITE_NARROW_CODES 64
+struct sqlite_narrow {
+	bool active;
+	size_t n;
+	int64_t codes[DLOG_SQLITE_NARROW_CODES];
+};
+bool store__sqlite_narrowable(const struct dlog_query *q);
+void store__sqlite_codes_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q);
+void store__sqlite_narrow_sql(struct sqlgen *g, const struct sqlite_narrow *nw);
 /* A page that walks the account's ids (no term that an index of its own serves, see
  * store__sqlite_walks) is read zone by zone: store__sqlite_zone_sql selects the account's
  * zones that may hold rows of the page, in the page's order (first_seq, last_seq, n);
  * store__sqlite_zone_page_sql is the page's statement within one zone, whose bounds are its
  * last two values. dense: the zone's ids are mostly the account's, so its rows are read in
  * place (rowid range) instead of through events(account_id) and a seek per row. */
-bool store__sqlite_walks(const struct dlog_query *q);
+bool store__sqlite_walks(const struct dlog_query *q, const struct sqlite_narrow *nw);
 void store__sqlite_zone_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q);
 void store__sqlite_zone_page_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
 				 bool dense);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sqlite3.h>
@@ -145,6 +146,18 @@ static const char *const migrations[] = {
 	"CREATE INDEX events_camp ON events(account_id, camp) WHERE camp IS NOT NULL;"
 	"INSERT INTO sqlite_stat1 VALUES ('events', 'events_camp', '100000 10000 500');"
 	"ANALYZE sqlite_schema;",
+	/* 7: each account's (event type, message type, category, description) combinations, added
+	 * by append (never removed: retention leaves a superset, which narrows less but stays
+	 * right). A filter on a description, a category or a message type reads it to look for
+	 * the event types that carry the value instead of walking every event of the account
+	 * (sqlgen.h, struct sqlite_narrow): at 100k events per account a value that no event has
+	 * took 5-9 ms, walking them all. */
+	"CREATE TABLE code_attrs(account_id INTEGER NOT NULL, code INTEGER NOT NULL,"
+	" mtype INTEGER NOT NULL, cat INTEGER NOT NULL, descr INTEGER NOT NULL,"
+	" PRIMARY KEY(account_id, code, mtype, cat, descr)) WITHOUT ROWID;"
+	"INSERT INTO code_attrs SELECT DISTINCT account_id, code, mtype, cat, descr FROM events;"
+	"INSERT INTO sqlite_stat1 VALUES ('code_attrs', 'code_attrs', '10000 100 1 1 1 1');"
+	"ANALYZE sqlite_schema;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -219,12 +232,26 @@ struct dev_fold {
 	size_t n;
 };
 
+/* The code_attrs rows the writer knows are stored, so an event of a known combination costs
+ * a hash probe, not a statement. Open addressing; emptied when half full (refilled by use) and
+ * whenever a transaction rolls back (its rows are gone with it). */
+struct attrs_entry {
+	int64_t account_id, code, cat, descr; /* account_id 0: empty slot */
+	int mtype;
+};
+
+struct attrs_cache {
+	struct attrs_entry *slot;
+	size_t cap, n;
+};
+
 struct ctx {
 	char *path;
 	pthread_mutex_t wlock; /* serialises every write transaction on w */
 	struct conn w;
 	struct dict_cache strings, devices; /* guarded by wlock */
 	struct dev_fold fold;                /* guarded by wlock */
+	struct attrs_cache attrs;            /* guarded by wlock */
 	struct id_map rstrings, rdevices;    /* the readers' id -> text maps */
 	uint64_t next_seq;     /* guarded by wlock */
 	dlog_time last_created;
@@ -247,6 +274,7 @@ struct ctx {
 static __thread char errmsg[512];
 
 static void dict_forget(struct dict_cache *d);
+static void attrs_forget(struct attrs_cache *a);
 static void fold_free(struct dev_fold *f);
 static int id_map_init(struct id_map *m, size_t max);
 static void id_map_free(struct id_map *m);
@@ -688,6 +716,7 @@ static void sqlite_close(void *vctx)
 	dict_forget(&c->strings);
 	dict_forget(&c->devices);
 	fold_free(&c->fold);
+	free(c->attrs.slot);
 	id_map_free(&c->rstrings);
 	id_map_free(&c->rdevices);
 	pthread_mutex_destroy(&c->wlock);
@@ -1379,6 +1408,59 @@ static int update_campaign(struct conn *cn, int64_t account_id, int64_t dev,
 	return rc;
 }
 
+static void attrs_forget(struct attrs_cache *a)
+{
+	if (a->slot != NULL)
+		memset(a->slot, 0, a->cap * sizeof(*a->slot));
+	a->n = 0;
+}
+
+/* Adds the event's combination to code_attrs unless the cache knows it is there. */
+static int note_attrs(struct ctx *c, int64_t account_id, int64_t code, int mtype, int64_t cat,
+		      int64_t descr)
+{
+	struct attrs_cache *a = &c->attrs;
+	uint64_t h = ((uint64_t)account_id * 0x9E3779B97F4A7C15ULL) ^
+		     ((uint64_t)code * 0xC2B2AE3D27D4EB4FULL) ^ ((uint64_t)cat * 0x165667B19E3779F9ULL) ^
+		     ((uint64_t)descr * 0x27D4EB2F165667C5ULL) ^ (uint64_t)mtype;
+	struct attrs_entry *e;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (a->slot == NULL) {
+		a->cap = DLOG_SQLITE_ATTRS_CACHE * 2;
+		a->slot = calloc(a->cap, sizeof(*a->slot));
+		if (a->slot == NULL)
+			return DLOG_ENOMEM;
+	}
+	for (size_t i = (h >> 20) & (a->cap - 1);; i = (i + 1) & (a->cap - 1)) {
+		e = &a->slot[i];
+		if (e->account_id == 0)
+			break;
+		if (e->account_id == account_id && e->code == code && e->cat == cat &&
+		    e->descr == descr && e->mtype == mtype)
+			return 0;
+	}
+	rc = conn_prepare(&c->w, "INSERT OR IGNORE INTO code_attrs VALUES(?1,?2,?3,?4,?5)", &st);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int64(st, 2, code);
+	sqlite3_bind_int(st, 3, mtype);
+	sqlite3_bind_int64(st, 4, cat);
+	sqlite3_bind_int64(st, 5, descr);
+	rc = step_done(&c->w, st, "event type attributes");
+	if (rc != 0)
+		return rc;
+	if (a->n >= a->cap / 2) {
+		attrs_forget(a);
+		return 0;
+	}
+	*e = (struct attrs_entry){account_id, code, cat, descr, mtype};
+	a->n++;
+	return 0;
+}
+
 static int insert_event(struct ctx *c, int64_t account_id, const struct dlog_event *e,
 			struct dlog_append_result *res)
 {
@@ -1426,6 +1508,8 @@ static int insert_event(struct ctx *c, int64_t account_id, const struct dlog_eve
 		sqlite3_bind_blob(st, 14, e->content_hash, 32, SQLITE_STATIC);
 	}
 	rc = step_done(cn, st, "event insert");
+	if (rc == 0)
+		rc = note_attrs(c, account_id, code, (int)e->mtype, cat, descr);
 	if (rc == 0)
 		fold_event(&c->fold, dev, e, (int64_t)res->id.seq, code, camp);
 	if (rc == 0 && e->campaign_id != NULL)
@@ -1565,6 +1649,7 @@ static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t
 			/* ids the request added to the dictionaries are gone with it */
 			dict_forget(&c->strings);
 			dict_forget(&c->devices);
+			attrs_forget(&c->attrs);
 		}
 		if (rc == 0)
 			rc = exec_cached(&c->w, "RELEASE req");
@@ -1580,6 +1665,7 @@ static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t
 		c->next_seq = group_seq0;
 		dict_forget(&c->strings);
 		dict_forget(&c->devices);
+		attrs_forget(&c->attrs);
 	}
 out:
 	pthread_mutex_unlock(&c->wlock);
@@ -1729,13 +1815,17 @@ static const char *id_text(struct ctx *c, struct conn *r, int col, int64_t id)
 	"SELECT e.seq, e.created, e.ts, e.dev, e.code, e.mtype, e.cat, e.descr, e.flags, e.camp,"   \
 	" e.extra, e.idem FROM events e"
 
-void store__sqlite_page_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q)
+void store__sqlite_page_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+			    const struct sqlite_narrow *nw)
 {
 	char tail[64];
 
 	store__sqlgen_init(g, SQL_STYLE_SQLITE);
-	store__sql(g, EVENT_SELECT " WHERE ");
+	/* narrowed: by the event types, whatever the planner guesses of a long list of them */
+	store__sql(g, nw != NULL && nw->active ? EVENT_SELECT " INDEXED BY events_code WHERE "
+					       : EVENT_SELECT " WHERE ");
 	store__sql_where(g, account_id, q, true);
+	store__sqlite_narrow_sql(g, nw);
 	/* LIMIT is a literal so the statement text repeats per page size and stays cached */
 	snprintf(tail, sizeof(tail), " ORDER BY e.seq %s LIMIT %d",
 		 q->order == DLOG_ORDER_DESC ? "DESC" : "ASC", q->limit + 1);
@@ -1761,7 +1851,8 @@ void store__sqlite_zone_page_sql(struct sqlgen *g, int64_t account_id, const str
 	store__sql(g, tail);
 }
 
-void store__sqlite_count_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q)
+void store__sqlite_count_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+			     const struct sqlite_narrow *nw)
 {
 	store__sqlgen_init(g, SQL_STYLE_SQLITE);
 	if (q->nterms == 0) {
@@ -1769,8 +1860,11 @@ void store__sqlite_count_sql(struct sqlgen *g, int64_t account_id, const struct 
 		store__sql(g, "SELECT n_events FROM accounts WHERE id = ");
 		store__sql_int(g, account_id);
 	} else {
-		store__sql(g, "SELECT count(*) FROM events e WHERE ");
+		store__sql(g, nw != NULL && nw->active
+				      ? "SELECT count(*) FROM events e INDEXED BY events_code WHERE "
+				      : "SELECT count(*) FROM events e WHERE ");
 		store__sql_where(g, account_id, q, false);
+		store__sqlite_narrow_sql(g, nw);
 	}
 }
 
@@ -1917,13 +2011,13 @@ static int walk_zones(struct ctx *c, struct conn *r, int64_t account_id,
 }
 
 static int count_rows(struct conn *r, int64_t account_id, const struct dlog_query *q,
-		      int64_t *total)
+		      const struct sqlite_narrow *nw, int64_t *total)
 {
 	struct sqlgen g;
 	sqlite3_stmt *st;
 	int rc;
 
-	store__sqlite_count_sql(&g, account_id, q);
+	store__sqlite_count_sql(&g, account_id, q, nw);
 	rc = prepare_gen(r, &g, &st);
 	if (rc == 0) {
 		rc = sqlite3_step(st);
@@ -1939,33 +2033,134 @@ static int count_rows(struct conn *r, int64_t account_id, const struct dlog_quer
 	return rc;
 }
 
+/* Events of the account, up to max + 1, counted along events(account_id, code). */
+static int code_events(struct conn *r, int64_t account_id, int64_t code, int64_t max,
+		       int64_t *n)
+{
+	sqlite3_stmt *st;
+	int rc = conn_prepare(r, "SELECT count(*) FROM (SELECT 1 FROM events"
+				 " WHERE account_id = ?1 AND code = ?2 LIMIT ?3)",
+			      &st);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int64(st, 2, code);
+	sqlite3_bind_int64(st, 3, max + 1);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*n = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		rc = fail(rc, r->db, "events of an event type");
+	}
+	stmt_done(st);
+	return rc;
+}
+
+/* Narrows q to the event types that carry its description, category or message type when
+ * they are few (DLOG_SQLITE_NARROW_CODES) and hold few of the account's events. Read through
+ * events(account_id, code), the c events of those types cost a seek each and a sort; walking
+ * the account's n events for a page of 50 reads about 50 n / c rows in place, each ~15 times
+ * cheaper than a seek (a rare category: 0.6 % of 100k events, 0.60 ms). Narrowing pays while
+ * c * c <= DLOG_SQLITE_NARROW_FACTOR * n; a common value is left to the walk, which finds a
+ * page of it soon, and a value no event has gives an empty page at once. */
+static int narrow(struct conn *r, int64_t account_id, const struct dlog_query *q,
+		  struct sqlite_narrow *nw)
+{
+	struct sqlgen g;
+	sqlite3_stmt *st;
+	int64_t events = 0, n_account = 0, max;
+	int rc;
+
+	nw->active = false;
+	nw->n = 0;
+	store__sqlite_codes_sql(&g, account_id, q);
+	rc = prepare_gen(r, &g, &st);
+	store__sqlgen_done(&g);
+	if (rc != 0)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (nw->n == DLOG_SQLITE_NARROW_CODES) {
+			nw->n++; /* too many types: walk */
+			break;
+		}
+		nw->codes[nw->n++] = sqlite3_column_int64(st, 0);
+	}
+	stmt_done(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail(rc, r->db, "event type attributes");
+	if (nw->n > DLOG_SQLITE_NARROW_CODES) {
+		nw->n = 0;
+		return 0;
+	}
+	if (nw->n > 0) {
+		rc = conn_prepare(r, "SELECT n_events FROM accounts WHERE id = ?1", &st);
+		if (rc != 0)
+			return rc;
+		sqlite3_bind_int64(st, 1, account_id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n_account = sqlite3_column_int64(st, 0);
+		stmt_done(st);
+	}
+	max = (int64_t)sqrt((double)DLOG_SQLITE_NARROW_FACTOR * (double)n_account);
+	for (size_t i = 0; i < nw->n; i++) {
+		int64_t n = 0;
+
+		rc = code_events(r, account_id, nw->codes[i], max - events, &n);
+		if (rc != 0)
+			return rc;
+		events += n;
+		if (events > max) {
+			nw->n = 0;
+			return 0;
+		}
+	}
+	nw->active = true;
+	return 0;
+}
+
 static int sqlite_query(void *vctx, int64_t account_id, const struct dlog_query *q,
 			dlog_event_cb cb, void *arg, bool *has_more, int64_t *total)
 {
 	struct ctx *c = vctx;
 	struct conn *r;
 	struct sqlgen g;
+	struct sqlite_narrow nw = {.active = false};
+	bool narrowable = store__sqlite_narrowable(q);
 	int rc = reader_get(c, &r);
 
 	if (rc != 0)
 		return rc;
-	/* With a total, one read transaction: the page and its total see the same snapshot.
-	 * Without, the page's statement is its own (and the dictionary reads made while it
-	 * steps share it), which saves compiling and running BEGIN and COMMIT per page. */
-	if (q->include_total && (rc = exec(r->db, "BEGIN")) != 0)
+	/* With a total or a narrowing, one read transaction: the page, its total and the event
+	 * types it is narrowed to see the same snapshot. Otherwise the page's statement is its
+	 * own (and the dictionary reads made while it steps share it), which saves compiling and
+	 * running BEGIN and COMMIT per page. */
+	bool tx = q->include_total || narrowable;
+
+	if (tx && (rc = exec(r->db, "BEGIN")) != 0)
 		goto out;
-	if (store__sqlite_walks(q)) {
+	if (narrowable)
+		rc = narrow(r, account_id, q, &nw);
+	if (rc != 0) {
+		/* reported below */
+	} else if (nw.active && nw.n == 0) {
+		*has_more = false; /* no event type carries the value */
+	} else if (store__sqlite_walks(q, &nw)) {
 		rc = walk_zones(c, r, account_id, q, cb, arg, has_more);
 	} else {
-		store__sqlite_page_sql(&g, account_id, q);
+		store__sqlite_page_sql(&g, account_id, q, &nw);
 		rc = run_rows(c, r, &g, q->limit, cb, arg, has_more);
 		store__sqlgen_done(&g);
 	}
-	if (q->include_total) {
-		if (rc == 0)
-			rc = count_rows(r, account_id, q, total);
-		sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+	if (q->include_total && rc == 0) {
+		if (nw.active && nw.n == 0)
+			*total = 0;
+		else
+			rc = count_rows(r, account_id, q, &nw, total);
 	}
+	if (tx)
+		sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
 out:
 	reader_put(c, r);
 	return rc;

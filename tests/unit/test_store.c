@@ -1042,6 +1042,64 @@ static void test_query_strings(void **state)
 	check_all_ways(f, "state_change__nin=true,false", DLOG_DIALECT_DEVICELOG);
 }
 
+/* A description or category that few events carry, or none, is looked for through the event
+ * types that carry it (SQLite: table code_attrs, filled by append); one type may carry several
+ * categories, so the category still decides. The combinations of a request that rolled back
+ * are not taken for stored: the next request with them stores them, and filters find it. */
+static void test_query_rare_attrs(void **state)
+{
+	static const char *const filters[] = {
+		"event_type_category=RARE_CAT",
+		"event_type_category__in=RARE_CAT,nosuch",
+		"description=Rare%20one",
+		"description=Rare%20one&event_type_category=RARE_CAT&state_change=false",
+		"event_type_description=INFO&event_type_category__in=RARE_CAT,FAIL_NETWORK",
+		"event_type_category=RARE_CAT&date_time__gte=2026-05-28T22:00:00Z",
+		"event_type_category=nosuch",
+		"description__in=nosuch,also%20not",
+		"event_type_description=fail",
+	};
+	struct fixture *f = *state;
+	struct mev key = keyed(f, "dev-k", "rare-key"), clash = key;
+	struct dlog_event ev[2];
+	struct dlog_append_result r[2];
+	size_t at = 99, from;
+
+	load_model(f);
+	ev[0] = ev_of(&key, 1);
+	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 1, r, NULL), 0);
+	key.id = r[0].id;
+	model[nmodel++] = key;
+	/* RARE_CODE with RARE_CAT, then a clash on rare-key: the request stores nothing */
+	from = nmodel;
+	for (int k = 0; k < 4; k++) {
+		struct mev *m = &model[nmodel++];
+
+		memset(m, 0, sizeof(*m));
+		m->account = k < 3 ? f->acc1 : f->acc2;
+		m->dev = devs[k];
+		m->code = "RARE_CODE";
+		m->mtype = DLOG_MTYPE_INFO;
+		m->cat = k == 1 ? "FAIL_NETWORK" : "RARE_CAT";
+		m->descr = k == 1 ? "Connection lost." : "Rare one";
+		m->ts = T0 + (k * 3 + 1) * HOUR;
+	}
+	ev[0] = ev_of(&model[from], 0);
+	ev[1] = ev_of(&clash, 2);
+	assert_int_equal(dlog_store_append(f->s, f->acc1, ev, 2, r, &at), DLOG_ECONFLICT);
+	assert_int_equal(at, 1);
+	append_model(f, from, from + 3, 2);
+	append_model(f, from + 3, nmodel, 1);
+	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++)
+		check_all_ways(f, filters[i], DLOG_DIALECT_EVENTS);
+	/* and after the store is opened again, from what it holds */
+	dlog_store_close(f->s);
+	f->s = NULL;
+	open_store(f);
+	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++)
+		check_all_ways(f, filters[i], DLOG_DIALECT_EVENTS);
+}
+
 static void test_query_times_and_ids(void **state)
 {
 	struct fixture *f = *state;
@@ -1250,7 +1308,7 @@ static void test_query_date_zones(void **state)
 		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 		assert_int_equal(sqlite3_exec(db,
 					      "DROP TABLE zones; DROP INDEX events_camp;"
-					      " PRAGMA user_version=4;",
+					      " DROP TABLE code_attrs; PRAGMA user_version=4;",
 					      NULL, NULL, NULL),
 				 SQLITE_OK);
 		sqlite3_close(db);
@@ -2367,7 +2425,7 @@ static void downgrade_to_v1(struct fixture *f)
 		/* schema 4 (SQLite only) counts events per account */
 		snprintf(sql + n, sizeof(sql) - n,
 			 " ALTER TABLE accounts DROP COLUMN n_events; DROP TABLE zones;"
-			 " DROP INDEX events_camp; PRAGMA user_version=1;");
+			 " DROP INDEX events_camp; DROP TABLE code_attrs; PRAGMA user_version=1;");
 		snprintf(path, sizeof(path), "%s/store.db", f->dir);
 		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 		if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
@@ -2388,6 +2446,10 @@ static void test_migration_backfill(void **state)
 	check_directory(f, f->acc1);
 	check_directory(f, f->acc2);
 	check_campaigns(f);
+	/* SQLite: the event types' combinations are folded in (a rare category is found) */
+	check_all_ways(f, "event_type_category=FAIL_STORAGE", DLOG_DIALECT_EVENTS);
+	check_all_ways(f, "description=Lifecycle&event_type_category=INFO_REGISTRATION",
+		       DLOG_DIALECT_EVENTS);
 	/* appends go on from the folded-in rows */
 	model[nmodel] = model[1];
 	model[nmodel].ts = T0 + 99 * HOUR;
@@ -3277,6 +3339,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_commit_order_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_plain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_strings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_query_rare_attrs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_times_and_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_date_zones, setup, teardown),
