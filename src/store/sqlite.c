@@ -393,6 +393,21 @@ static int step_one(struct conn *cn, sqlite3_stmt *st, const char *what)
 	return rc == SQLITE_DONE ? DLOG_ENOTFOUND : fail(rc, cn->db, what);
 }
 
+/* The integer in the first column of st's one row (a count): 0 or an error; st is done. */
+static int int_row(struct conn *cn, sqlite3_stmt *st, const char *what, int64_t *out)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		rc = fail(rc, cn->db, what);
+	}
+	stmt_done(st);
+	return rc;
+}
+
 static int exec(sqlite3 *db, const char *sql)
 {
 	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
@@ -2019,16 +2034,8 @@ static int count_rows(struct conn *r, int64_t account_id, const struct dlog_quer
 
 	store__sqlite_count_sql(&g, account_id, q, nw);
 	rc = prepare_gen(r, &g, &st);
-	if (rc == 0) {
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			*total = sqlite3_column_int64(st, 0);
-			rc = 0;
-		} else {
-			rc = fail(rc, r->db, "count");
-		}
-		stmt_done(st);
-	}
+	if (rc == 0)
+		rc = int_row(r, st, "count", total);
 	store__sqlgen_done(&g);
 	return rc;
 }
@@ -2047,15 +2054,7 @@ static int code_events(struct conn *r, int64_t account_id, int64_t code, int64_t
 	sqlite3_bind_int64(st, 1, account_id);
 	sqlite3_bind_int64(st, 2, code);
 	sqlite3_bind_int64(st, 3, max + 1);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*n = sqlite3_column_int64(st, 0);
-		rc = 0;
-	} else {
-		rc = fail(rc, r->db, "events of an event type");
-	}
-	stmt_done(st);
-	return rc;
+	return int_row(r, st, "events of an event type", n);
 }
 
 /* Narrows q to the event types that carry its description, category or message type when
@@ -2374,15 +2373,7 @@ static int count_gen(struct conn *r, struct sqlgen *g, int64_t *total)
 
 	if (rc != 0)
 		return rc;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*total = sqlite3_column_int64(st, 0);
-		rc = 0;
-	} else {
-		rc = fail(rc, r->db, "count");
-	}
-	stmt_done(st);
-	return rc;
+	return int_row(r, st, "count", total);
 }
 
 static int sqlite_device_query(void *vctx, int64_t account_id, const char *group_id,
