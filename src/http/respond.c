@@ -119,7 +119,7 @@ void http__finish_response(struct dlog_req *r)
 
 void http__add_headers(struct dlog_req *r, struct MHD_Response *resp)
 {
-	char tmp[16];
+	char tmp[48];
 
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				r->resp_type ? r->resp_type : "application/json");
@@ -136,6 +136,11 @@ void http__add_headers(struct dlog_req *r, struct MHD_Response *resp)
 		snprintf(tmp, sizeof(tmp), "%u", r->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, tmp);
 	}
+	/* the server's own time for the request, from its first line to the answer (W3C Server
+	 * Timing): what a client's clock adds (network, queueing, parsing) is left out */
+	snprintf(tmp, sizeof(tmp), "app;dur=%.3f",
+		 (double)(dlog_time_now() - r->started) / 1000.0);
+	MHD_add_response_header(resp, "Server-Timing", tmp);
 }
 
 void http__log_request(struct dlog_req *r, bool aborted)

@@ -341,6 +341,14 @@ describe('request ids', () => {
 		assert.ok(await d.waitLog(x), 'stderr log line holds the request id of a 200');
 		assert.ok(await d.waitLog(e.body.request_id), 'stderr log line holds the request id of a 400');
 	});
+	test('every answer carries the server\'s own time (Server-Timing), errors too', async () => {
+		for (const path of ['/v3/device-events/', '/v3/device-events/?limit=zz', '/health']) {
+			const r = await d.get(path, R);
+			const m = /^app;dur=(\d+\.\d{3})$/.exec(r.headers.get('server-timing') || '');
+			assert.ok(m, `${path}: Server-Timing ${r.headers.get('server-timing')}`);
+			assert.ok(Number(m[1]) >= 0 && Number(m[1]) < 10000, `${path}: ${m[1]} ms`);
+		}
+	});
 	test('the error body never echoes the key', async () => {
 		const r = await d.get('/v3/device-events/?limit=zz', R);
 		assert.ok(!r.text.includes(R));
