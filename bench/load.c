@@ -11,8 +11,9 @@
  * counter, so every block is sent exactly once whatever the number of connections. It stops
  * after N requests or S seconds (whichever first), waits for the requests in flight, and
  * prints one line of key=value results: requests, errors, req/s, events/s, latency p50/p90/p99
- * (a log-linear histogram, ~3 % resolution), and for batch mode events/s per tenth of the data
- * (to show whether ingest holds up as the store grows). */
+ * (a log-linear histogram, ~3 % resolution), the server's own p50/p99 when it sends a
+ * Server-Timing header, and for batch mode events/s per tenth of the data (to show whether
+ * ingest holds up as the store grows). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -73,6 +74,8 @@ struct thread {
 	pthread_t tid;
 	unsigned first, nconns;
 	uint64_t hist[HIST_BUCKETS];
+	uint64_t shist[HIST_BUCKETS]; /* the server's own times (Server-Timing), when it sends them */
+	uint64_t sdone;
 	uint64_t done, errors, events, reconnects;
 	int status_seen; /* the first non-2xx status, for the report */
 };
@@ -457,8 +460,9 @@ static size_t chunked_len(const char *b, size_t n)
 	return 0;
 }
 
-/* A whole response in rbuf: its status and whether the server will close; 0 = not yet. */
-static int response_done(struct conn *c, int *status, bool *closing)
+/* A whole response in rbuf: its status, whether the server will close and the server's own
+ * time in microseconds (its Server-Timing "dur", or -1); 0 = not yet. */
+static int response_done(struct conn *c, int *status, bool *closing, double *server_us)
 {
 	const char *end = memmem(c->rbuf, c->rlen, "\r\n\r\n", 4);
 	size_t hlen, blen = 0;
@@ -470,6 +474,7 @@ static int response_done(struct conn *c, int *status, bool *closing)
 	hlen = (size_t)(end - c->rbuf) + 4;
 	*status = (int)strtol(c->rbuf + 9, NULL, 10);
 	*closing = false;
+	*server_us = -1;
 	for (p = c->rbuf; p < end;) {
 		const char *nl = memmem(p, (size_t)(end - p), "\r\n", 2);
 		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
@@ -483,6 +488,11 @@ static int response_done(struct conn *c, int *status, bool *closing)
 		} else if (l > 11 && strncasecmp(p, "Connection:", 11) == 0 &&
 			   memmem(p, l, "close", 5)) {
 			*closing = true;
+		} else if (l > 14 && strncasecmp(p, "Server-Timing:", 14) == 0) {
+			const char *d = memmem(p, l, "dur=", 4);
+
+			if (d != NULL)
+				*server_us = strtod(d + 4, NULL) * 1000.0;
 		}
 		p = nl ? nl + 2 : end;
 	}
@@ -512,12 +522,16 @@ static void note_error(struct thread *t, int status, const struct conn *c)
 	pthread_mutex_unlock(&g.errlock);
 }
 
-static void finish(struct thread *t, struct conn *c, int status)
+static void finish(struct thread *t, struct conn *c, int status, double server_us)
 {
 	uint64_t us = (now_ns() - c->t0) / 1000;
 
 	t->hist[bucket(us)]++;
 	t->done++;
+	if (server_us >= 0) {
+		t->shist[bucket((uint64_t)server_us)]++;
+		t->sdone++;
+	}
 	if (status < 200 || status > 299) {
 		note_error(t, status, c);
 		return;
@@ -543,6 +557,7 @@ static int conn_read(struct thread *t, struct conn *c, int ep)
 		ssize_t r;
 		int status = 0;
 		bool closing = false;
+		double server_us = -1;
 
 		if (c->rcap - c->rlen < 65536) {
 			size_t ncap = c->rcap ? c->rcap * 2 : 262144;
@@ -564,9 +579,9 @@ static int conn_read(struct thread *t, struct conn *c, int ep)
 		c->rlen += (size_t)r;
 		if (!c->busy)
 			continue; /* nothing asked: discard */
-		if (response_done(c, &status, &closing) == 0)
+		if (response_done(c, &status, &closing, &server_us) == 0)
 			continue;
-		finish(t, c, status);
+		finish(t, c, status, server_us);
 		if (closing)
 			return -2;
 		return start_request(c, ep);
@@ -696,13 +711,17 @@ static int parse_args(int argc, char **argv, const char **file, const char **pat
 
 static void report(struct thread *ts)
 {
-	uint64_t hist[HIST_BUCKETS] = {0}, done = 0, errors = 0, events = 0, reconnects = 0;
+	uint64_t hist[HIST_BUCKETS] = {0}, shist[HIST_BUCKETS] = {0}, sdone = 0;
+	uint64_t done = 0, errors = 0, events = 0, reconnects = 0;
 	double secs = (double)(now_ns() - g.start_ns) / 1e9;
 	uint64_t prev = g.start_ns;
 
 	for (unsigned i = 0; i < g.threads; i++) {
-		for (unsigned b = 0; b < HIST_BUCKETS; b++)
+		for (unsigned b = 0; b < HIST_BUCKETS; b++) {
 			hist[b] += ts[i].hist[b];
+			shist[b] += ts[i].shist[b];
+		}
+		sdone += ts[i].sdone;
 		done += ts[i].done;
 		errors += ts[i].errors;
 		events += ts[i].events;
@@ -715,6 +734,10 @@ static void report(struct thread *ts)
 	       done, errors, reconnects, secs, (double)done / secs, events, (double)events / secs,
 	       percentile(hist, done, 0.50) / 1000, percentile(hist, done, 0.90) / 1000,
 	       percentile(hist, done, 0.99) / 1000, percentile(hist, done, 1.0) / 1000);
+	/* the server's own times, from its Server-Timing header (the naive baseline sends none) */
+	if (sdone > 0)
+		printf(" server_p50_ms=%.3f server_p99_ms=%.3f", percentile(shist, sdone, 0.50) / 1000,
+		       percentile(shist, sdone, 0.99) / 1000);
 	if (g.mode == MODE_BATCH && errors == 0) {
 		/* events/s within each tenth of the data: the store growing from 0 to full */
 		printf(" deciles_eps=");
