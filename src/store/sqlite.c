@@ -2139,25 +2139,25 @@ static int sqlite_query(void *vctx, int64_t account_id, const struct dlog_query 
 
 	if (tx && (rc = exec(r->db, "BEGIN")) != 0)
 		goto out;
-	if (narrowable)
-		rc = narrow(r, account_id, q, &nw);
-	if (rc != 0) {
-		/* reported below */
-	} else if (nw.active && nw.n == 0) {
-		*has_more = false; /* no event type carries the value */
-	} else if (store__sqlite_walks(q, &nw)) {
+	if (narrowable && (rc = narrow(r, account_id, q, &nw)) != 0)
+		goto end;
+	if (nw.active && nw.n == 0) {
+		/* no event type carries the value */
+		*has_more = false;
+		if (q->include_total)
+			*total = 0;
+		goto end;
+	}
+	if (store__sqlite_walks(q, &nw)) {
 		rc = walk_zones(c, r, account_id, q, cb, arg, has_more);
 	} else {
 		store__sqlite_page_sql(&g, account_id, q, &nw);
 		rc = run_rows(c, r, &g, q->limit, cb, arg, has_more);
 		store__sqlgen_done(&g);
 	}
-	if (q->include_total && rc == 0) {
-		if (nw.active && nw.n == 0)
-			*total = 0;
-		else
-			rc = count_rows(r, account_id, q, &nw, total);
-	}
+	if (q->include_total && rc == 0)
+		rc = count_rows(r, account_id, q, &nw, total);
+end:
 	if (tx)
 		sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
 out:
