@@ -2832,12 +2832,12 @@ static void wal_index(const struct fixture *f, uint32_t *frames, uint32_t *copie
  * writer has to checkpoint in its commit (back-pressure): the checkpointer hands the writer
  * the last few frames to copy. A WAL that never restarted was measured to cost single-event
  * ingest half its rate. How far the WAL gets depends on the checkpointer keeping pace (about
- * 110 MiB here), so a disk stalled by other work may let a round (restart to restart) reach
- * the back-pressure size, and a round that begins with every frame copied (after the
+ * 1.7 times the checkpoint size, measured at 64 MiB), so a disk stalled by other work may let
+ * a round (restart to restart) reach the back-pressure size, and a round that begins with every frame copied (after the
  * writer's back-pressure checkpoint, or an idle pause) starts over at its first commit: up to
  * six rounds are watched, and one must fill the WAL past the checkpoint size and start over
  * below the back-pressure size (the old checkpointer never did: it started over only at the
- * back-pressure size, 273 MB). */
+ * back-pressure size, 273 MB with the sizes of the time). */
 static void test_wal_restarts(void **state)
 {
 	struct fixture *f = *state;
