@@ -474,15 +474,7 @@ static int pragma_int_bound(struct conn *cn, const char *sql, int64_t v, int64_t
 	if (rc != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, v);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*out = sqlite3_column_int64(st, 0);
-		rc = 0;
-	} else {
-		rc = fail(rc, cn->db, sql);
-	}
-	stmt_done(st);
-	return rc;
+	return int_row(cn, st, sql, out);
 }
 
 /* Refuse foreign and newer files; bring older ones up to SCHEMA_VERSION. */
