@@ -244,6 +244,29 @@ static void term_plain(struct sqlgen *g, const struct dlog_term *t, enum col_kin
 	put_value(g, t, 0, kind);
 }
 
+/* PostgreSQL: a text that no event has ever had (it is not in the dictionary) or a message
+ * type name that does not exist matches nothing, yet `e.cat = (SELECT ...)` with the sub-select
+ * giving NULL still walks the account's rows to find that out (13-27 ms at 100k events). A
+ * condition on no row of events is a one-time filter there: false, and the page's scan is
+ * not run at all. SQLite narrows such pages by event type instead (sqlite.c, narrow). */
+static void pg_guard(struct sqlgen *g, const struct dlog_term *t, enum col_kind kind)
+{
+	bool any = false;
+
+	if (g->style != SQL_STYLE_PG || (t->op != DLOG_OP_EQ && t->op != DLOG_OP_IN))
+		return;
+	if (kind == COL_STRING || kind == COL_OPTSTR) {
+		store__sql(g, " AND EXISTS (SELECT 1 FROM strings WHERE s IN ");
+		value_list(g, t, COL_STRING);
+		store__sql(g, ")");
+	} else if (kind == COL_MTYPE) {
+		for (size_t i = 0; i < t->n; i++)
+			any = any || mtype_value(t->v.strs[i]) >= 0;
+		if (!any)
+			store__sql(g, " AND FALSE");
+	}
+}
+
 static void term(struct sqlgen *g, int64_t account_id, const struct dlog_term *t)
 {
 	enum col_kind kind = columns[t->field].kind;
@@ -267,6 +290,7 @@ static void term(struct sqlgen *g, int64_t account_id, const struct dlog_term *t
 	default:
 		term_plain(g, t, kind, col);
 	}
+	pg_guard(g, t, kind);
 }
 
 static void cursor(struct sqlgen *g, const struct dlog_query *q)
