@@ -16,6 +16,16 @@ static char *put_str(char *p, const char *s, size_t n)
 	return p;
 }
 
+/* A text that never needs escaping (hex ids, formatted times), quoted. */
+static char *put_plain(char *p, const char *s, size_t n)
+{
+	*p++ = '"';
+	memcpy(p, s, n);
+	p += n;
+	*p++ = '"';
+	return p;
+}
+
 static char *put_time(char *p, dlog_time t)
 {
 	*p++ = '"';
@@ -23,6 +33,20 @@ static char *put_time(char *p, dlog_time t)
 	p += DLOG_TIME_STRLEN - 1; /* fixed width */
 	*p++ = '"';
 	return p;
+}
+
+/* The creation time's text: the events of one commit share it, and a page's events are often
+ * one commit's, so the last one formatted on this thread is kept. */
+static const char *created_text(dlog_time t)
+{
+	static _Thread_local dlog_time last = -1;
+	static _Thread_local char text[DLOG_TIME_STRLEN];
+
+	if (t != last) {
+		dlog_time_format(t, text);
+		last = t;
+	}
+	return text;
 }
 
 /* One event as the API's JSON object. Written straight into the response buffer (one size
@@ -37,7 +61,8 @@ void dlog_api_event_json(struct dlog_jw *w, const struct dlog_event *e)
 	size_t lcamp = e->campaign_id ? strlen(e->campaign_id) : 0;
 	size_t lidem = e->idempotency_key ? strlen(e->idempotency_key) : 0;
 	size_t lextra = e->data_extra ? strlen(e->data_extra) : 0;
-	char id[DLOG_ID_STRLEN], created[DLOG_TIME_STRLEN];
+	char id[DLOG_ID_STRLEN];
+	const char *created;
 	char *p;
 
 	/* every text escaped at worst 6 bytes per byte, plus keys, punctuation and dates */
@@ -47,17 +72,17 @@ void dlog_api_event_json(struct dlog_jw *w, const struct dlog_event *e)
 		return;
 	dlog_id_format(&e->id, id);
 	p = PUT_LIT(p, "{\"id\":");
-	p = put_str(p, id, DLOG_ID_STRLEN - 1);
+	p = put_plain(p, id, DLOG_ID_STRLEN - 1);
 	p = PUT_LIT(p, ",\"object\":\"device-event\",\"device_id\":");
 	p = put_str(p, e->device_id, ldev);
 	p = PUT_LIT(p, ",\"date_time\":");
 	p = put_time(p, e->date_time);
 	/* events are never modified: the version timestamp (etag) is the creation time */
-	dlog_time_format(e->id.created, created);
+	created = created_text(e->id.created);
 	p = PUT_LIT(p, ",\"created_at\":");
-	p = put_str(p, created, DLOG_TIME_STRLEN - 1);
+	p = put_plain(p, created, DLOG_TIME_STRLEN - 1);
 	p = PUT_LIT(p, ",\"etag\":");
-	p = put_str(p, created, DLOG_TIME_STRLEN - 1);
+	p = put_plain(p, created, DLOG_TIME_STRLEN - 1);
 	p = PUT_LIT(p, ",\"event_type\":");
 	p = put_str(p, e->event_type, ltype);
 	p = PUT_LIT(p, ",\"event_type_description\":");

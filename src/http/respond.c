@@ -138,8 +138,12 @@ void http__add_headers(struct dlog_req *r, struct MHD_Response *resp)
 	}
 	/* the server's own time for the request, from its first line to the answer (W3C Server
 	 * Timing): what a client's clock adds (network, queueing, parsing) is left out */
-	snprintf(tmp, sizeof(tmp), "app;dur=%.3f",
-		 (double)(dlog_time_now() - r->started) / 1000.0);
+	dlog_time took = dlog_time_now() - r->started;
+
+	if (took < 0)
+		took = 0;
+	snprintf(tmp, sizeof(tmp), "app;dur=%lld.%03lld", (long long)(took / 1000),
+		 (long long)(took % 1000));
 	MHD_add_response_header(resp, "Server-Timing", tmp);
 }
 
