@@ -151,8 +151,8 @@
 #define DLOG_SQLITE_CKPT_FRAMES 32768
 #define DLOG_SQLITE_WAL_MAX_FRAMES 131072
 /* ... and leaves the writer the rest to copy once it is under this many frames: the catch-up
- * costs the committing group a sync of the database file, 7-17 ms measured, once per 64 MiB
- * of WAL. */
+ * costs the committing group a sync of the database file, 7-17 ms measured, once per
+ * checkpoint. */
 #define DLOG_SQLITE_CKPT_CATCHUP 64
 /* ... and copies whatever is left once the writer has been idle this long, milliseconds. */
 #define DLOG_SQLITE_CKPT_IDLE_MS 200
