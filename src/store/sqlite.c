@@ -2129,7 +2129,7 @@ static int sqlite_query(void *vctx, int64_t account_id, const struct dlog_query 
 	 * running BEGIN and COMMIT per page. */
 	bool tx = q->include_total || narrowable;
 
-	if (tx && (rc = exec(r->db, "BEGIN")) != 0)
+	if (tx && (rc = exec_cached(r, "BEGIN")) != 0)
 		goto out;
 	if (narrowable && (rc = narrow(r, account_id, q, &nw)) != 0)
 		goto end;
@@ -2151,7 +2151,7 @@ static int sqlite_query(void *vctx, int64_t account_id, const struct dlog_query 
 		rc = count_rows(r, account_id, q, &nw, total);
 end:
 	if (tx)
-		sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+		(void)exec_cached(r, "COMMIT");
 out:
 	reader_put(c, r);
 	return rc;
@@ -2275,12 +2275,12 @@ static int sqlite_summary(void *vctx, int64_t account_id, const struct dlog_quer
 
 	if (rc != 0)
 		return rc;
-	rc = exec(r->db, "BEGIN");
+	rc = exec_cached(r, "BEGIN");
 	if (rc == 0 && day_cb != NULL)
 		rc = summary_days(r, account_id, q, utc_offset_us, day_cb, arg);
 	if (rc == 0 && code_cb != NULL && top_n > 0)
 		rc = summary_codes(r, account_id, q, code_cb, top_n, arg);
-	sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+	(void)exec_cached(r, "COMMIT");
 	reader_put(c, r);
 	return rc;
 }
@@ -2381,7 +2381,7 @@ static int sqlite_device_query(void *vctx, int64_t account_id, const char *group
 	if (rc != 0)
 		return rc;
 	*has_more = false;
-	rc = exec(r->db, "BEGIN");
+	rc = exec_cached(r, "BEGIN");
 	if (rc != 0)
 		goto out;
 	if (group_id != NULL)
@@ -2398,7 +2398,7 @@ static int sqlite_device_query(void *vctx, int64_t account_id, const char *group
 		rc = count_gen(r, &g, total);
 		store__sqlgen_done(&g);
 	}
-	sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+	(void)exec_cached(r, "COMMIT");
 out:
 	reader_put(c, r);
 	return rc;
@@ -2799,7 +2799,7 @@ static int sqlite_idem_hashes(void *vctx, int64_t account_id, const char *const 
 
 	if (rc != 0)
 		return rc;
-	rc = exec(r->db, "BEGIN");
+	rc = exec_cached(r, "BEGIN");
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		found[i] = false;
 		if (keys[i] == NULL)
@@ -2818,7 +2818,7 @@ static int sqlite_idem_hashes(void *vctx, int64_t account_id, const char *const 
 		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(rc, r->db, "idempotency hash");
 		stmt_done(st);
 	}
-	sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+	(void)exec_cached(r, "COMMIT");
 	reader_put(c, r);
 	return rc;
 }
