@@ -77,6 +77,7 @@ enum http_metric {
 struct http_gauges {
 	uint64_t connections;
 	bool store_up;
+	struct dlog_commit_stats commits;
 };
 struct http_metrics;
 struct http_metrics *http__metrics_new(void);

@@ -198,6 +198,19 @@ int http__metrics_render(struct http_metrics *m, const struct http_gauges *g, st
 	    "devicelog_connections_open %llu\n",
 	    (unsigned long long)g->connections);
 	put(b, rc,
+	    "# HELP devicelog_store_commits_total Ingest commits, each of the requests waiting at"
+	    " its start (group commit).\n"
+	    "# TYPE devicelog_store_commits_total counter\ndevicelog_store_commits_total %llu\n"
+	    "# HELP devicelog_store_commit_requests_total Ingest requests carried by those commits.\n"
+	    "# TYPE devicelog_store_commit_requests_total counter\n"
+	    "devicelog_store_commit_requests_total %llu\n"
+	    "# HELP devicelog_store_commit_events_total Events in those requests (a request that"
+	    " failed counts too).\n"
+	    "# TYPE devicelog_store_commit_events_total counter\n"
+	    "devicelog_store_commit_events_total %llu\n",
+	    (unsigned long long)g->commits.groups, (unsigned long long)g->commits.requests,
+	    (unsigned long long)g->commits.events);
+	put(b, rc,
 	    "# HELP devicelog_store_up 1 when the store answered a read just now.\n"
 	    "# TYPE devicelog_store_up gauge\ndevicelog_store_up %d\n",
 	    g->store_up ? 1 : 0);

@@ -82,6 +82,7 @@ void http__gauges(struct dlog_server *srv, struct http_gauges *g)
 		g->connections += info ? info->num_connections : 0;
 	}
 	g->store_up = dlog_store_last_seq(srv->cfg.store, &seq) == 0;
+	dlog_store_commit_stats(srv->cfg.store, &g->commits);
 }
 
 int http__metrics_page(struct dlog_req *r)

@@ -315,6 +315,24 @@ static size_t take(struct dlog_store *s, struct dlog_append_req **reqs)
 	return n;
 }
 
+static void count_group(struct dlog_store *s, struct dlog_append_req *const *reqs, size_t n)
+{
+	uint64_t events = 0;
+
+	for (size_t i = 0; i < n; i++)
+		events += reqs[i]->n;
+	atomic_fetch_add_explicit(&s->groups, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->group_requests, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->group_events, events, memory_order_relaxed);
+}
+
+void dlog_store_commit_stats(struct dlog_store *s, struct dlog_commit_stats *out)
+{
+	out->groups = atomic_load_explicit(&s->groups, memory_order_relaxed);
+	out->requests = atomic_load_explicit(&s->group_requests, memory_order_relaxed);
+	out->events = atomic_load_explicit(&s->group_events, memory_order_relaxed);
+}
+
 static void *committer_main(void *arg)
 {
 	struct dlog_store *s = arg;
@@ -344,6 +362,7 @@ static void *committer_main(void *arg)
 		n = take(s, reqs);
 		pthread_mutex_unlock(&s->qlock);
 		commit_group(s, reqs, n);
+		count_group(s, reqs, n);
 		for (size_t i = 0; i < n; i++)
 			reqs[i]->done(reqs[i]);
 		pthread_mutex_lock(&s->qlock);

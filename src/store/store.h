@@ -116,6 +116,14 @@ struct dlog_append_req {
  * closing: DLOG_EUNAVAIL). */
 int dlog_store_submit(struct dlog_store *s, struct dlog_append_req *req);
 
+/* What the group committer has done since the store was opened: groups committed (one durable
+ * commit each, or one failure) and the requests and events they carried. Requests per group
+ * tell how well concurrent producers share a commit. */
+struct dlog_commit_stats {
+	uint64_t groups, requests, events;
+};
+void dlog_store_commit_stats(struct dlog_store *s, struct dlog_commit_stats *out);
+
 /* Row callback for queries: non-zero stops the walk and is returned by the query. */
 typedef int (*dlog_event_cb)(void *arg, const struct dlog_event *ev);
 

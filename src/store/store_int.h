@@ -60,6 +60,7 @@ struct dlog_store_ops {
 };
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 struct dlog_store {
 	const struct dlog_store_ops *ops;
@@ -70,6 +71,8 @@ struct dlog_store {
 	pthread_t committer;
 	bool committer_running, closing;
 	struct dlog_append_req *qhead, *qtail;
+	/* dlog_store_commit_stats: written by the committer, read by anyone */
+	atomic_uint_fast64_t groups, group_requests, group_events;
 };
 
 extern const struct dlog_store_ops store__sqlite_ops;

@@ -161,11 +161,16 @@ describe('/health and /metrics', () => {
 		assert.equal(m0.status, 200);
 		assert.match(m0.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
 		const before = metric(m0.text, 'devicelog_events_ingested_total');
+		const commit = (t) => ['commits', 'commit_requests', 'commit_events']
+			.map((k) => metric(t, `devicelog_store_${k}_total`));
+		const [g0, r0, e0] = commit(m0.text);
 		await d.ingest(Array.from({ length: 7 }, (_, i) => ({ device_id: `m-${i}`, event_type: 'SYS_106' })), d.keys.A.write);
 		await d.get('/v3/device-events/?limit=zz', d.keys.A.read);
 		await sleep(50); // counted in the completion hook, just after the answer
 		const t = (await d.get('/metrics', A)).text;
 		assert.equal(metric(t, 'devicelog_events_ingested_total'), before + 7);
+		// one request alone: one commit of one request and its 7 events
+		assert.deepEqual(commit(t), [g0 + 1, r0 + 1, e0 + 7], t);
 		assert.ok(metric(t, 'devicelog_http_requests_total{method="POST",route="/v3/device-events",status="201"}') >= 1, t);
 		assert.ok(metric(t, 'devicelog_http_requests_total{method="GET",route="/v3/device-events",status="400"}') >= 1, t);
 		for (const s of ['devicelog_http_request_duration_seconds_count', 'devicelog_store_errors_total',

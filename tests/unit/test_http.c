@@ -79,7 +79,8 @@ static void table_is_bounded(void **state)
 static void metrics_render(void **state)
 {
 	struct http_metrics *m = http__metrics_new();
-	struct http_gauges g = {.connections = 3, .store_up = true};
+	struct http_gauges g = {.connections = 3, .store_up = true,
+				.commits = {.groups = 5, .requests = 40, .events = 400}};
 	struct dlog_buf b;
 
 	(void)state;
@@ -108,6 +109,9 @@ static void metrics_render(void **state)
 	assert_non_null(strstr(b.data, "devicelog_streams_open 1\n"));
 	assert_non_null(strstr(b.data, "devicelog_connections_open 3\n"));
 	assert_non_null(strstr(b.data, "devicelog_store_up 1\n"));
+	assert_non_null(strstr(b.data, "\ndevicelog_store_commits_total 5\n"));
+	assert_non_null(strstr(b.data, "\ndevicelog_store_commit_requests_total 40\n"));
+	assert_non_null(strstr(b.data, "\ndevicelog_store_commit_events_total 400\n"));
 	/* a too small buffer is an error, not a cut page */
 	dlog_buf_done(&b);
 	dlog_buf_init(&b, 100);
