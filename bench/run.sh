@@ -85,6 +85,8 @@ CF="-std=c17 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE"
 cc $CF bench/gen.c -o "$B/gen"
 cc $CF bench/load.c -o "$B/load" -lpthread
 # shellcheck disable=SC2046
+cc $CF bench/walpages.c -o "$B/walpages" $(pkg-config --cflags --libs sqlite3)
+# shellcheck disable=SC2046
 cc $CF bench/naive.c -o "$B/naive" $(pkg-config --cflags --libs libmicrohttpd jansson sqlite3) \
 	-lpthread
 # the plans tool links the library the measured binary was built from
@@ -98,6 +100,20 @@ set +e
 # measured nor leaves perf with a deleted file to symbolise.
 cp "$DL" "${perfdir:-$T}/devicelog"
 DL=${perfdir:-$T}/devicelog
+
+# ---- the disk ----
+# Single-event ingest waits for one WAL sync per commit, so its figure follows the disk's sync
+# time more than anything in devicelog: the mean time of one O_DSYNC write of 4 KiB and of
+# 440 KiB (a single-event commit's WAL pages at 10M events), 300 each, in the directory the
+# stores are in, printed with the table.
+dsync_ms() { # block size
+	local out
+	out=$(dd if=/dev/zero of="$T/dsync.probe" bs="$1" count=300 oflag=dsync 2>&1 | tail -1)
+	rm -f "$T/dsync.probe"
+	echo "$out" | awk '{for (i = 2; i < NF; i++) if ($(i + 1) == "s,") printf "%.3f", $i * 1000 / 300}'
+}
+disk="one O_DSYNC write of 4 KiB $(dsync_ms 4k) ms, of 440 KiB $(dsync_ms 440k) ms (mean of 300)"
+log "disk: $disk"
 
 # ---- data ----
 end=$(( $(date +%s) / 86400 * 86400 )) # today 00:00 UTC: same data all day
@@ -262,12 +278,27 @@ run_system() { # sys (devicelog|naive)
 		[ "$backend" = postgresql ] && pgbench_pages
 	fi
 	phase "$sys: single-event ingest"
+	[ "$sys" = devicelog ] && commits >"$T/commits.0"
 	rss_start "$srv" "$T/rss.$sys.single"
 	perf_on "$sys-single"
 	measure "$sys single" --mode single --file "$T/events.ndjson" --keys "$T/keys.$sys" \
 		--conns 50 --duration $single_s --requests 2000000 >"$T/res.$sys.single"
 	perf_off "$sys-single"
 	rss_stop
+	if [ "$sys" = devicelog ]; then
+		commits >"$T/commits.1"
+		# the WAL since its last start over: the last commits' pages (walpages below)
+		[ "$backend" = sqlite ] && cp "${store#sqlite:}-wal" "$T/single.wal" 2>/dev/null
+	fi
+}
+
+# The group committer's counters from /metrics: "commits requests events".
+commits() {
+	curl -s -m 10 -H "Authorization: Bearer $admin_key" "http://127.0.0.1:$port/metrics" |
+		awk '$1 == "devicelog_store_commits_total" {g = $2}
+		     $1 == "devicelog_store_commit_requests_total" {r = $2}
+		     $1 == "devicelog_store_commit_events_total" {e = $2}
+		     END {print g + 0, r + 0, e + 0}'
 }
 
 # ---- PostgreSQL: the same page queries through pgbench, no devicelog in between ----
@@ -457,9 +488,15 @@ if [ $available -eq 1 ]; then
 		done
 	done >"$T/keys.devicelog"
 fi
+# an admin key, for /metrics
+[ $available -eq 1 ] && { admin_key=$("$DL" keys create --account acct0 --scope admin \
+	--store "$store" 2>/dev/null) || available=0; }
 if [ $available -eq 1 ] && start_devicelog; then
 	run_system devicelog
 	stop_server
+	if [ -s "$T/single.wal" ]; then
+		"$B/walpages" "${store#sqlite:}" "$T/single.wal" >"$T/walpages" 2>>"$T/load.err"
+	fi
 else
 	available=0
 	log "devicelog serve --store $backend: not available ($(tail -1 "$T/dl.err" 2>/dev/null))"
@@ -512,6 +549,7 @@ echo "devicelog benchmark: store=$backend events=$events accounts=$accounts devi
 	"$( [ $smoke -eq 1 ] && echo '(smoke: short phases, figures not meaningful)')"
 [ -n "$stale" ] && echo "WARNING: measured $stale"
 echo "load average (1 min) at the phase starts: $(tr '\n' ' ' <"$T/loadavg")(2 CPUs)"
+echo "disk: $disk"
 echo "ratio = devicelog / naive baseline (bench/naive.c) unless stated; 'met' compares with the target"
 echo
 row "figure" "devicelog" "target" "naive" "ratio" "met"
@@ -527,6 +565,17 @@ row "single-event ingest, events/s (50 conns)$(errs devicelog single)" \
 	"$(verdict "$(get devicelog single eps)" '>=' 20000)"
 row "single-event ingest p99 ms" "$(ms "$(get devicelog single p99_ms)")" "" \
 	"$(ms "$(get naive single p99_ms)")" "" ""
+if [ -s "$T/commits.0" ] && [ -s "$T/commits.1" ]; then
+	# requests and events per commit over the phase (/metrics), WAL pages per commit over its
+	# last commits (walpages)
+	read -r g0 r0 e0 <"$T/commits.0"
+	read -r g1 r1 e1 <"$T/commits.1"
+	rpc=$([ $((g1 - g0)) -gt 0 ] && echo "scale=1; ($r1 - $r0) / ($g1 - $g0)" | bc || echo "")
+	fpc=$(awk '$1 == "commits" {print $4}' "$T/walpages" 2>/dev/null)
+	ppe=$([ -n "$fpc" ] && [ -n "$rpc" ] && echo "scale=1; $fpc * ($g1 - $g0) / ($e1 - $e0)" | bc || echo "")
+	row "single-event ingest: requests per commit; WAL pages per commit, per event" \
+		"${rpc:-n/a}; ${fpc:-n/a}, ${ppe:-n/a}" "" "" "" ""
+fi
 row "trivial response req/s (codes/UPD4_FAIL_24; naive: /health)" "$(num "$triv")" "" \
 	"$(num "$(get naive trivial rps)")" "$(ratio "$triv" "$(get naive trivial rps)")" ""
 for q in device month code; do
@@ -577,6 +626,12 @@ if [ -f "$T/res.filters" ]; then
 			"$(ms "$p99")" "$(ms3 "${smed:-}")" "$(ms3 "${sp99:-}")" "$(field requests "$line")" \
 			"<= $tgt" "$(verdict "${smed:-$med}" '<=' $tgt)"
 	done <"$T/res.filters"
+fi
+if [ -s "$T/walpages" ]; then
+	echo
+	echo "WAL pages a single-event commit writes, per table and index (bench/walpages.c, over" \
+		"the last $(awk '$1 == "commits" {print $2}' "$T/walpages") commits of the phase):" \
+		"$(awk '$1 != "commits" {printf "%s%s %s", sep, $1, $2; sep = ", "}' "$T/walpages")"
 fi
 if [ -f "$T/plans" ]; then
 	echo
