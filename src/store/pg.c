@@ -804,6 +804,11 @@ static int conn_connect(const char *url, struct conn *cn)
 	PQsetNoticeProcessor(cn->pg, ignore_notice, NULL);
 	if (PQsetClientEncoding(cn->pg, "UTF8") != 0)
 		return fail(cn->pg, NULL, "client encoding");
+	/* The store's statements are short and many run at once: a parallel plan's workers and
+	 * JIT compilation cost far more than they save (docs/STORAGE.md, "PostgreSQL: reads").
+	 * Best effort: a server without one of these settings runs the statements as it would. */
+	PQclear(PQexec(cn->pg, "SET max_parallel_workers_per_gather = 0"));
+	PQclear(PQexec(cn->pg, "SET jit = off"));
 	return 0;
 }
 

@@ -3322,6 +3322,25 @@ static void test_pg_distributable(void **state)
 	assert_string_equal(bad, "RANGE (created)");
 }
 
+/* The store's sessions run without parallel workers and JIT (conn_connect in pg.c): a column
+ * default, evaluated in the session of the store's own INSERT, records what it had set. */
+static void test_pg_session_settings(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id;
+	char got[256];
+
+	if (!is_pg)
+		skip();
+	pg_admin(f->url, "ALTER TABLE accounts ADD COLUMN probe text DEFAULT"
+			 " current_setting('max_parallel_workers_per_gather') || ','"
+			 " || current_setting('jit')");
+	assert_int_equal(dlog_store_account(f->s, "probe-account", true, &id), 0);
+	pg_names(f->url, "SELECT probe FROM accounts WHERE name = 'probe-account'", got,
+		 sizeof(got));
+	assert_string_equal(got, "0,off");
+}
+
 int main(void)
 {
 	const char *env = getenv("DLOG_TEST_STORE");
@@ -3364,6 +3383,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_distributable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_session_settings, setup, teardown),
 	};
 
 	is_pg = env != NULL &&
