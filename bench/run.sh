@@ -8,8 +8,10 @@
 # --smoke: short phases (the `make test` suite: checks the harness runs and that no filter's
 #          plan is a full scan; never a timing).
 # --perf DIR: also `perf record` the server in every phase; flat profiles in DIR/<phase>.txt.
-# With sqlite, the plan of every filter's statements follows the table (bench/plans.c); with
-# postgresql, pgbench runs the page statements themselves beside devicelog's figures.
+# Above the table: the disk's O_DSYNC write time. With sqlite, the WAL pages of the
+# single-event commits by table and index (bench/walpages.c) and the plan of every filter's
+# statements (bench/plans.c) follow the table; with postgresql, pgbench runs the page
+# statements themselves beside devicelog's figures.
 # Everything listens on and talks to 127.0.0.1 only; every phase is bounded by a request count
 # and a duration; the EXIT trap stops the servers and removes the temporary directory.
 set -euo pipefail
