@@ -306,7 +306,8 @@ commits() {
 # ---- PostgreSQL: the same page queries through pgbench, no devicelog in between ----
 # The SQL is what the PostgreSQL store sends for each page (pg.c EVENT_SELECT + sqlgen.c, with
 # the dictionary ids resolved in devicelog's memory), prepared (-M prepared, as devicelog's
-# statement cache), 50 clients. Each transaction first picks its device or account from a
+# statement cache), in sessions set up as the store's (no parallel workers, no JIT), 50 clients.
+# Each transaction first picks its device or account from a
 # small table (one primary-key lookup, \gset), as devicelog's requests rotate over them.
 pgbench_pages() {
 	local pgb=${psql%/psql}/pgbench sel q tps p99 month_us
@@ -342,7 +343,9 @@ pgbench_pages() {
 	for q in device month code; do
 		phase "pgbench: $q"
 		rm -f "$T"/pgb_log*
-		"$pgb" -n -M prepared -c 50 -j 2 -T "$read_s" -D m="$month_us" -D code=UPD4_FAIL_24 \
+		# the session settings the store's connections make (pg.c, conn_connect)
+		PGOPTIONS="-c max_parallel_workers_per_gather=0 -c jit=off" \
+			"$pgb" -n -M prepared -c 50 -j 2 -T "$read_s" -D m="$month_us" -D code=UPD4_FAIL_24 \
 			-f "$T/pgb_$q.sql" -l --log-prefix="$T/pgb_log" "$store_pg" \
 			>"$T/pgb_$q.out" 2>>"$T/pg.err" || true
 		tps=$(awk '/^tps = / {print $3; exit}' "$T/pgb_$q.out")
