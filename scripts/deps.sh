@@ -4,7 +4,7 @@
 #   deps.sh test    plus what `make test` needs
 set -eu
 build="build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libgnutls28-dev zlib1g-dev libpq-dev libsystemd-dev"
-test_pkgs="libcmocka-dev curl nodejs npm clang libclang-rt-14-dev postgresql sqlite3 gnutls-bin chromium devscripts debhelper"
+test_pkgs="libcmocka-dev curl bc nodejs npm clang libclang-rt-14-dev postgresql sqlite3 gnutls-bin chromium devscripts debhelper"
 want="$build"
 [ "${1:-build}" = test ] && want="$build $test_pkgs"
 missing=""
