@@ -49,6 +49,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libdevicelog.a
 
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
+	@# the store's contract again with every event merged into device blocks as soon as it can
+	@echo "== $(BUILD)/tests/test_store (merging every event)"; \
+		DLOG_TEST_MERGE_EVENTS=1 $(BUILD)/tests/test_store
 
 integration: $(BUILD)/devicelog
 	DEVICELOG_BIN=$(BUILD)/devicelog node --test --test-concurrency=1 tests/integration/

@@ -139,6 +139,17 @@
  * date_time filters use to skip runs): about 2,500 rows per 10M events; a request's events
  * always go in one zone, so a zone can be larger by one request. */
 #define DLOG_SQLITE_ZONE_EVENTS 4096
+/* The SQLite store's device blocks (sqlite.c, docs/STORAGE.md "SQLite: device blocks"): the
+ * merger moves the events appended since its last merge into their devices' blocks once this
+ * many have gathered (dlog_store_set_merge_events sets another number), and at most this
+ * many, or that number when larger, in one merge. Each costs about 100 bytes of memory during
+ * a merge and 8 in the tail (so ~50 MB and ~4 MB). Measured at 10M events: a merge every 512k
+ * events left bulk ingest unchanged. */
+#define DLOG_SQLITE_MERGE_EVENTS 524288
+/* A device or group filter with other terms reads the named devices' event ids from the tail
+ * and the blocks and looks those rows up (sqlite.c, cand_*): up to this many per statement;
+ * a page over more walks the account's ids instead, a count takes them in runs of this. */
+#define DLOG_SQLITE_CAND_MAX 20000
 /* WAL checkpoints (sqlite.c, "checkpoints"), in 4 KiB frames: the checkpointer thread copies
  * the WAL into the database once it holds 128 MiB; a writer does it itself only past 512 MiB.
  * A page written again before its copy is copied once, so the larger the WAL, the fewer

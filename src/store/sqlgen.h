@@ -83,6 +83,20 @@ bool store__sqlite_walks(const struct dlog_query *q, const struct sqlite_narrow 
 void store__sqlite_zone_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q);
 void store__sqlite_zone_page_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
 				 bool dense);
+/* Filters naming devices (sqlite.c, "a device's events"): a page of one device only
+ * (store__sqlite_device_only) is read from its blocks with store__sqlite_blocks_sql (?1 the
+ * device, ?2 the cursor's id); any other with a device_id or device_group_id term
+ * (store__sqlite_device_source) reads the rows of the named devices' event ids, ids being a
+ * JSON array of them, with every term applied (store__sqlite_cand_sql; its count
+ * store__sqlite_cand_count_sql). */
+struct dlog_term;
+bool store__sqlite_device_only(const struct dlog_query *q);
+const char *store__sqlite_blocks_sql(bool asc);
+const struct dlog_term *store__sqlite_device_source(const struct dlog_query *q);
+void store__sqlite_cand_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+			    const char *ids);
+void store__sqlite_cand_count_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+				  const char *ids);
 /* Bind g's values to st (an SQLite statement prepared from g's SQL): 0 or DLOG_ESTORE. */
 struct sqlite3_stmt;
 int store__sqlite_bind(struct sqlite3_stmt *st, const struct sqlgen *g);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/limits.h"
+#include "store/evblock.h"
 #include "store/sqlgen.h"
 #include "store/walbuf.h"
 
@@ -158,8 +159,23 @@ static const char *const migrations[] = {
 	"INSERT INTO code_attrs SELECT DISTINCT account_id, code, mtype, cat, descr FROM events;"
 	"INSERT INTO sqlite_stat1 VALUES ('code_attrs', 'code_attrs', '10000 100 1 1 1 1');"
 	"ANALYZE sqlite_schema;",
+	/* 8: device blocks. Each device's events in runs of up to EVB_MAX, encoded compactly
+	 * (evblock.h), keyed by (device, first id): a device's page reads a block or two instead
+	 * of 50 rows through events(dev), whose random inserts also cost every append. The
+	 * events appended since the last merge (merged_seq in meta) are found through memory
+	 * (the tail). blocks_migrate fills the blocks from events(dev), then drops it. */
+	"CREATE TABLE dev_blocks(dev INTEGER NOT NULL, first_seq INTEGER NOT NULL,"
+	" n INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY(dev, first_seq)) WITHOUT ROWID;"
+	"INSERT INTO sqlite_stat1 VALUES ('dev_blocks', 'dev_blocks', '200000 2 1');",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int blocks_migrate(sqlite3 *db);
+
+/* Steps in C after a migration's SQL, in its transaction: index i after migrations[i]. */
+static int (*const migration_steps[SCHEMA_VERSION])(sqlite3 *db) = {
+	[7] = blocks_migrate,
+};
 
 struct cached_stmt {
 	char *sql;
@@ -245,6 +261,27 @@ struct attrs_cache {
 	size_t cap, n;
 };
 
+/* The tail: each device's events appended since the last merge into dev_blocks (merged_seq
+ * in meta), as ascending seqs in memory. It stands in for an index on events(dev) over those
+ * rows (docs/STORAGE.md, "SQLite: device blocks"). The writer adds a group's seqs before it
+ * commits; a reader copies its devices' seqs when its snapshot starts, under the same lock,
+ * and keeps those the snapshot holds (merged_seq < seq <= last_seq, not expired). */
+struct tdev {
+	int64_t dev; /* 0: empty slot */
+	int64_t *seqs;
+	uint32_t n, cap;
+};
+
+struct tail_index {
+	pthread_mutex_t lock; /* guards everything below */
+	struct tdev *slots;   /* open addressing on dev; never shrinks */
+	size_t cap, used;
+	int64_t *log; /* devs of the open group's events, in order, for a rollback */
+	size_t nlog, logcap;
+	int64_t known;  /* every committed seq up to here is in the tail (or merged) */
+	int64_t pruned; /* seqs up to here were dropped: merged */
+};
+
 struct ctx {
 	char *path;
 	pthread_mutex_t wlock; /* serialises every write transaction on w */
@@ -269,9 +306,25 @@ struct ctx {
 	unsigned ckpt_commits; /* commits so far, to tell an idle writer; ckpt_lock */
 	pthread_mutex_t ckpt_lock;
 	pthread_cond_t ckpt_cond;
+	struct tail_index tail;
+	/* the merger (see merge_main) */
+	pthread_t merge_thread;
+	bool merge_running, merge_stop; /* merge_stop: atomic */
+	int64_t merged_seq;             /* as the merger last saw it; its thread only */
 };
 
 static __thread char errmsg[512];
+
+/* Events appended before the merger moves them into their devices' blocks
+ * (dlog_store_set_merge_events); a merge takes DLOG_SQLITE_MERGE_EVENTS at most, or this if
+ * larger. */
+static _Atomic int64_t merge_events = DLOG_SQLITE_MERGE_EVENTS;
+
+static void *merge_main(void *arg);
+static int tail_add(struct ctx *c, int64_t dev, int64_t seq);
+static void tail_undo(struct ctx *c, int64_t seq0);
+static int tail_load(struct ctx *c);
+static void tail_free(struct tail_index *t);
 
 static void dict_forget(struct dict_cache *d);
 static void attrs_forget(struct attrs_cache *a);
@@ -508,6 +561,8 @@ static int migrate(sqlite3 *db)
 		rc = exec(db, "BEGIN IMMEDIATE");
 		if (rc == 0)
 			rc = exec(db, migrations[v]);
+		if (rc == 0 && migration_steps[v] != NULL)
+			rc = migration_steps[v](db);
 		if (rc == 0)
 			rc = exec(db, tail);
 		if (rc == 0)
@@ -711,6 +766,10 @@ static void sqlite_close(void *vctx)
 
 	if (c == NULL)
 		return;
+	if (c->merge_running) {
+		__atomic_store_n(&c->merge_stop, true, __ATOMIC_RELEASE);
+		pthread_join(c->merge_thread, NULL);
+	}
 	ckpt_stop(c);
 	for (size_t i = 0; i < c->nreaders; i++) {
 		conn_close(c->readers[i]);
@@ -726,9 +785,11 @@ static void sqlite_close(void *vctx)
 	free(c->attrs.slot);
 	id_map_free(&c->rstrings);
 	id_map_free(&c->rdevices);
+	tail_free(&c->tail);
 	pthread_mutex_destroy(&c->wlock);
 	pthread_mutex_destroy(&c->plock);
 	pthread_mutex_destroy(&c->ckpt_lock);
+	pthread_mutex_destroy(&c->tail.lock);
 	pthread_cond_destroy(&c->ckpt_cond);
 	free(c->path);
 	free(c);
@@ -756,6 +817,7 @@ static int sqlite_open(const char *path, void **out, char *errbuf, size_t errlen
 	pthread_mutex_init(&c->wlock, NULL);
 	pthread_mutex_init(&c->plock, NULL);
 	pthread_mutex_init(&c->ckpt_lock, NULL);
+	pthread_mutex_init(&c->tail.lock, NULL);
 	{
 		pthread_condattr_t attr; /* ckpt_wait's deadline is on the monotonic clock */
 
@@ -775,6 +837,8 @@ static int sqlite_open(const char *path, void **out, char *errbuf, size_t errlen
 		rc = migrate(c->w.db);
 	if (rc == 0)
 		rc = load_counters(c);
+	if (rc == 0)
+		rc = tail_load(c);
 	if (rc != 0) {
 		if (errbuf != NULL)
 			snprintf(errbuf, errlen, "%s: %s", path, errmsg);
@@ -782,6 +846,14 @@ static int sqlite_open(const char *path, void **out, char *errbuf, size_t errlen
 		return rc;
 	}
 	ckpt_start(c);
+	/* without its merger the tail would grow without end */
+	c->merge_running = pthread_create(&c->merge_thread, NULL, merge_main, c) == 0;
+	if (!c->merge_running) {
+		if (errbuf != NULL)
+			snprintf(errbuf, errlen, "%s: cannot start the merge thread", path);
+		sqlite_close(c);
+		return DLOG_ENOMEM;
+	}
 	*out = c;
 	return 0;
 }
@@ -1522,6 +1594,8 @@ static int insert_event(struct ctx *c, int64_t account_id, const struct dlog_eve
 	if (rc == 0 && e->campaign_id != NULL)
 		rc = update_campaign(cn, account_id, dev, e, (int64_t)res->id.seq, code, camp);
 	if (rc == 0)
+		rc = tail_add(c, dev, (int64_t)res->id.seq);
+	if (rc == 0)
 		c->next_seq++;
 	return rc;
 }
@@ -1623,6 +1697,549 @@ static int set_last_seq(struct conn *cn, uint64_t seq)
 	return rc == SQLITE_DONE ? 0 : fail(rc, cn->db, "last_seq");
 }
 
+/* ---- the tail and the merger (docs/STORAGE.md, "SQLite: device blocks") ---- */
+
+static size_t tail_hash(int64_t dev, size_t cap)
+{
+	return (size_t)((uint64_t)dev * 0x9E3779B97F4A7C15ull) & (cap - 1);
+}
+
+/* The tail lock held: dev's entry, added when add is set (NULL when absent or out of memory). */
+static struct tdev *tail_slot(struct tail_index *t, int64_t dev, bool add)
+{
+	size_t j;
+
+	if (add && (t->used + 1) * 2 > t->cap) {
+		size_t ncap = t->cap == 0 ? 1024 : t->cap * 2;
+		struct tdev *ns = calloc(ncap, sizeof(*ns));
+
+		if (ns == NULL)
+			return NULL;
+		for (size_t i = 0; i < t->cap; i++) {
+			if (t->slots[i].dev == 0)
+				continue;
+			j = tail_hash(t->slots[i].dev, ncap);
+			while (ns[j].dev != 0)
+				j = (j + 1) & (ncap - 1);
+			ns[j] = t->slots[i];
+		}
+		free(t->slots);
+		t->slots = ns;
+		t->cap = ncap;
+	}
+	if (t->cap == 0)
+		return NULL;
+	j = tail_hash(dev, t->cap);
+	while (t->slots[j].dev != 0 && t->slots[j].dev != dev)
+		j = (j + 1) & (t->cap - 1);
+	if (t->slots[j].dev == 0) {
+		if (!add)
+			return NULL;
+		t->slots[j].dev = dev;
+		t->used++;
+	}
+	return &t->slots[j];
+}
+
+/* The tail lock held: seq onto dev's list unless it is there already (a reader catching up
+ * may meet seqs this process's writer added). */
+static int tail_put(struct tail_index *t, int64_t dev, int64_t seq)
+{
+	struct tdev *d = tail_slot(t, dev, true);
+
+	if (d == NULL)
+		return DLOG_ENOMEM;
+	if (d->n > 0 && d->seqs[d->n - 1] >= seq)
+		return 0;
+	if (d->n == d->cap) {
+		uint32_t ncap = d->cap == 0 ? 4 : d->cap * 2;
+		int64_t *ns = realloc(d->seqs, ncap * sizeof(int64_t));
+
+		if (ns == NULL)
+			return DLOG_ENOMEM;
+		d->seqs = ns;
+		d->cap = ncap;
+	}
+	d->seqs[d->n++] = seq;
+	return 0;
+}
+
+/* wlock held: the open group's event (dev, seq), before its commit */
+static int tail_add(struct ctx *c, int64_t dev, int64_t seq)
+{
+	struct tail_index *t = &c->tail;
+	int rc = 0;
+
+	pthread_mutex_lock(&t->lock);
+	if (t->nlog == t->logcap) {
+		size_t ncap = t->logcap == 0 ? 1024 : t->logcap * 2;
+		int64_t *nl = realloc(t->log, ncap * sizeof(int64_t));
+
+		if (nl == NULL)
+			rc = DLOG_ENOMEM;
+		else {
+			t->log = nl;
+			t->logcap = ncap;
+		}
+	}
+	if (rc == 0)
+		rc = tail_put(t, dev, seq);
+	if (rc == 0)
+		t->log[t->nlog++] = dev;
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+/* wlock held: a group starts (after_commit false) or its COMMIT went through */
+static void tail_group(struct ctx *c, bool after_commit)
+{
+	pthread_mutex_lock(&c->tail.lock);
+	if (after_commit && (int64_t)c->next_seq - 1 > c->tail.known)
+		c->tail.known = (int64_t)c->next_seq - 1;
+	c->tail.nlog = 0;
+	pthread_mutex_unlock(&c->tail.lock);
+}
+
+/* wlock held: the group's seqs from seq0 on were rolled back */
+static void tail_undo(struct ctx *c, int64_t seq0)
+{
+	struct tail_index *t = &c->tail;
+
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < t->nlog; i++) {
+		struct tdev *d = tail_slot(t, t->log[i], false);
+
+		while (d != NULL && d->n > 0 && d->seqs[d->n - 1] >= seq0)
+			d->n--;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* The tail lock held: drop the seqs up to hi (merged into blocks) */
+static void tail_prune(struct tail_index *t, int64_t hi)
+{
+	for (size_t i = 0; i < t->cap; i++) {
+		struct tdev *d = &t->slots[i];
+		uint32_t k = 0;
+
+		if (d->dev == 0 || d->n == 0 || d->seqs[0] > hi)
+			continue;
+		while (k < d->n && d->seqs[k] <= hi)
+			k++;
+		memmove(d->seqs, d->seqs + k, (d->n - k) * sizeof(int64_t));
+		d->n -= k;
+	}
+	t->pruned = hi;
+}
+
+static void tail_free(struct tail_index *t)
+{
+	for (size_t i = 0; i < t->cap; i++)
+		free(t->slots[i].seqs);
+	free(t->slots);
+	free(t->log);
+}
+
+/* The tail lock held: the committed events in (lo, hi] into the tail, in id order. */
+static int tail_read(struct tail_index *t, struct conn *cn, int64_t lo, int64_t hi)
+{
+	sqlite3_stmt *st;
+	int rc = conn_prepare(cn, "SELECT dev, seq FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq", &st);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, lo);
+	sqlite3_bind_int64(st, 2, hi);
+	while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		rc = tail_put(t, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
+	stmt_done(st);
+	if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc > 0)
+		rc = fail(rc, cn->db, "tail");
+	return rc;
+}
+
+/* At open: the events past merged_seq into the tail. */
+static int tail_load(struct ctx *c)
+{
+	int64_t merged = 0;
+	int rc = pragma_int(c->w.db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'merged_seq'), 0)",
+			    &merged);
+
+	c->merged_seq = merged;
+	c->tail.pruned = merged;
+	c->tail.known = (int64_t)c->next_seq - 1;
+	if (rc == 0) {
+		pthread_mutex_lock(&c->tail.lock);
+		rc = tail_read(&c->tail, &c->w, merged, c->tail.known);
+		pthread_mutex_unlock(&c->tail.lock);
+	}
+	return rc;
+}
+
+/* A growing list of ids. */
+struct seqv {
+	int64_t *v;
+	size_t n, cap;
+};
+
+static int seqv_add(struct seqv *s, int64_t x)
+{
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 256;
+		int64_t *nv = realloc(s->v, nc * sizeof(int64_t));
+
+		if (nv == NULL)
+			return DLOG_ENOMEM;
+		s->v = nv;
+		s->cap = nc;
+	}
+	s->v[s->n++] = x;
+	return 0;
+}
+
+/* What a reader's snapshot holds of the tail: seqs in (merged, last], none below live. */
+struct tail_view {
+	int64_t merged, last, live;
+};
+
+/* The tail lock held, r in a transaction that has not read yet: starts its snapshot and brings
+ * the tail up to it. Events another process committed are read in (a second instance on the
+ * same file); seqs a merge committed since are dropped. */
+static int tail_begin(struct ctx *c, struct conn *r, struct tail_view *v)
+{
+	struct tail_index *t = &c->tail;
+	sqlite3_stmt *st;
+	int rc = conn_prepare(r, "SELECT coalesce((SELECT value FROM meta WHERE key = 'merged_seq'), 0),"
+				 " coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0),"
+				 " (SELECT min(seq) FROM events)", &st);
+
+	if (rc != 0)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		v->merged = sqlite3_column_int64(st, 0);
+		v->last = sqlite3_column_int64(st, 1);
+		v->live = sqlite3_column_type(st, 2) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(st, 2);
+		rc = 0;
+	} else {
+		rc = fail(rc, r->db, "tail");
+	}
+	stmt_done(st);
+	if (rc == 0 && v->merged > t->pruned)
+		tail_prune(t, v->merged);
+	if (rc == 0 && v->last > t->known) {
+		rc = tail_read(t, r, t->known > v->merged ? t->known : v->merged, v->last);
+		if (rc == 0)
+			t->known = v->last;
+	}
+	return rc;
+}
+
+/* The tail lock held: dev's seqs the view holds, appended to out. */
+static int tail_copy(struct tail_index *t, const struct tail_view *v, int64_t dev, struct seqv *out)
+{
+	struct tdev *d = tail_slot(t, dev, false);
+	int rc = 0;
+
+	for (uint32_t k = 0; rc == 0 && d != NULL && k < d->n; k++)
+		if (d->seqs[k] > v->merged && d->seqs[k] <= v->last && d->seqs[k] >= v->live)
+			rc = seqv_add(out, d->seqs[k]);
+	return rc;
+}
+
+/* Encoded blocks have no bound of their own: ingest bounds the events' sizes. */
+#define BLOCK_BUF_MAX ((size_t)1 << 40)
+
+/* The merge: events of the tail encoded into new blocks of their devices. */
+struct mrow {
+	int64_t dev;
+	struct evb_event e;
+};
+
+static int mrow_cmp(const void *a, const void *b)
+{
+	const struct mrow *x = a, *y = b;
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	return x->e.seq < y->e.seq ? -1 : x->e.seq > y->e.seq;
+}
+
+struct mblk {
+	int64_t dev, first_seq;
+	int n;
+	size_t off, len;
+};
+
+/* The columns of one events row a block holds (BLOCK_COLS) into *e, texts copied (evb_free). */
+#define BLOCK_COLS "seq, dev, ts, created, code, mtype, cat, descr, flags, camp, extra, idem"
+static int evb_row(sqlite3_stmt *st, int64_t *dev, struct evb_event *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->seq = sqlite3_column_int64(st, 0);
+	*dev = sqlite3_column_int64(st, 1);
+	e->ts = sqlite3_column_int64(st, 2);
+	e->created = sqlite3_column_int64(st, 3);
+	e->code = sqlite3_column_int64(st, 4);
+	e->mtype = sqlite3_column_int(st, 5);
+	e->cat = sqlite3_column_int64(st, 6);
+	e->descr = sqlite3_column_int64(st, 7);
+	e->flags = sqlite3_column_int(st, 8);
+	e->has_camp = sqlite3_column_type(st, 9) != SQLITE_NULL;
+	e->camp = sqlite3_column_int64(st, 9);
+	if (sqlite3_column_type(st, 10) != SQLITE_NULL &&
+	    (e->extra = strdup((const char *)sqlite3_column_text(st, 10))) == NULL)
+		return DLOG_ENOMEM;
+	if (sqlite3_column_type(st, 11) != SQLITE_NULL &&
+	    (e->idem = strdup((const char *)sqlite3_column_text(st, 11))) == NULL)
+		return DLOG_ENOMEM;
+	return 0;
+}
+
+static void evb_free(struct evb_event *e)
+{
+	free((char *)e->extra);
+	free((char *)e->idem);
+	e->extra = e->idem = NULL;
+}
+
+/* One block row: ev[0..n) of dev, encoded into b. */
+static int put_block(sqlite3 *db, sqlite3_stmt *ins, struct dlog_buf *b, int64_t dev,
+		     const struct evb_event *ev, size_t n)
+{
+	int rc;
+
+	dlog_buf_reset(b);
+	if ((rc = evb_encode(b, ev, n)) != 0)
+		return rc;
+	sqlite3_bind_int64(ins, 1, dev);
+	sqlite3_bind_int64(ins, 2, ev[0].seq);
+	sqlite3_bind_int(ins, 3, (int)n);
+	sqlite3_bind_blob(ins, 4, b->data, (int)b->len, SQLITE_STATIC);
+	rc = sqlite3_step(ins);
+	sqlite3_reset(ins);
+	return rc == SQLITE_DONE ? 0 : fail(rc, db, "device block");
+}
+
+/* Migration 8, in its transaction: every event into its device's blocks, streamed in device
+ * order through events(dev) (constant memory), all merged; then events(dev) goes. */
+static int blocks_migrate(sqlite3 *db)
+{
+	struct evb_event blk[EVB_MAX];
+	size_t k = 0;
+	int64_t cur = 0, dev, hi = 0;
+	sqlite3_stmt *st = NULL, *ins = NULL;
+	struct dlog_buf b;
+	int rc = pragma_int(db, "SELECT coalesce(max(seq), 0) FROM events", &hi);
+
+	dlog_buf_init(&b, BLOCK_BUF_MAX);
+	if (rc == 0 && (sqlite3_prepare_v2(db, "SELECT " BLOCK_COLS " FROM events INDEXED BY events_dev"
+					   " ORDER BY dev, seq", -1, &st, NULL) != SQLITE_OK ||
+			sqlite3_prepare_v2(db, "INSERT INTO dev_blocks VALUES(?1, ?2, ?3, ?4)", -1, &ins,
+					   NULL) != SQLITE_OK))
+		rc = fail(SQLITE_ERROR, db, "device blocks");
+	while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct evb_event e;
+
+		rc = evb_row(st, &dev, &e);
+		if (rc == 0 && k > 0 && (dev != cur || k == EVB_MAX)) {
+			rc = put_block(db, ins, &b, cur, blk, k);
+			while (k > 0)
+				evb_free(&blk[--k]);
+		}
+		cur = dev;
+		blk[k++] = e;
+	}
+	if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc > 0)
+		rc = fail(rc, db, "device blocks");
+	if (rc == 0 && k > 0)
+		rc = put_block(db, ins, &b, cur, blk, k);
+	while (k > 0)
+		evb_free(&blk[--k]);
+	sqlite3_finalize(st);
+	sqlite3_finalize(ins);
+	dlog_buf_done(&b);
+	if (rc == 0) {
+		char sql[160];
+
+		snprintf(sql, sizeof(sql),
+			 "INSERT OR REPLACE INTO meta VALUES('merged_seq', %lld);"
+			 " DROP INDEX events_dev; DELETE FROM sqlite_stat1 WHERE idx = 'events_dev';"
+			 " ANALYZE sqlite_schema;",
+			 (long long)hi);
+		rc = exec(db, sql);
+	}
+	return rc;
+}
+
+/* A merge prepared on a reader's snapshot, without the writer's lock: the events in (lo, hi],
+ * first the least of them (0: none), encoded as blocks into buf. */
+struct merge {
+	int64_t lo, hi, first;
+	struct dlog_buf buf;
+	struct mblk *blks;
+	size_t nb;
+};
+
+static int merge_read(struct ctx *c, struct conn *r, struct merge *m, struct mrow **rows, size_t *n)
+{
+	int64_t last = 0, least = __atomic_load_n(&merge_events, __ATOMIC_RELAXED);
+	int64_t most = least > DLOG_SQLITE_MERGE_EVENTS ? least : DLOG_SQLITE_MERGE_EVENTS;
+	sqlite3_stmt *st;
+	int rc = pragma_int(r->db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'merged_seq'), 0)",
+			    &m->lo);
+
+	if (rc == 0)
+		rc = pragma_int(r->db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0)", &last);
+	c->merged_seq = m->lo;
+	if (rc != 0 || last - m->lo < least)
+		return rc;
+	m->hi = last - m->lo > most ? m->lo + most : last;
+	*rows = malloc((size_t)(m->hi - m->lo) * sizeof(**rows));
+	if (*rows == NULL)
+		return DLOG_ENOMEM;
+	rc = conn_prepare(r, "SELECT " BLOCK_COLS " FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq", &st);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, m->lo);
+	sqlite3_bind_int64(st, 2, m->hi);
+	while (rc == 0 && *n < (size_t)(m->hi - m->lo) && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = evb_row(st, &(*rows)[*n].dev, &(*rows)[*n].e);
+		++*n;
+	}
+	stmt_done(st);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		rc = 0;
+	else if (rc > 0)
+		rc = fail(rc, r->db, "merge");
+	if (rc == 0 && *n > 0)
+		m->first = (*rows)[0].e.seq;
+	return rc;
+}
+
+static int merge_prep(struct ctx *c, struct merge *m)
+{
+	struct mrow *rows = NULL;
+	size_t n = 0;
+	struct conn *r;
+	int rc = reader_get(c, &r);
+
+	if (rc != 0)
+		return rc;
+	rc = exec_cached(r, "BEGIN");
+	if (rc == 0) {
+		rc = merge_read(c, r, m, &rows, &n);
+		(void)exec_cached(r, "COMMIT");
+	}
+	reader_put(c, r);
+	if (rc == 0 && n > 0) {
+		qsort(rows, n, sizeof(*rows), mrow_cmp);
+		if ((m->blks = malloc(n * sizeof(*m->blks))) == NULL)
+			rc = DLOG_ENOMEM;
+	}
+	for (size_t i = 0; rc == 0 && i < n;) {
+		struct evb_event blk[EVB_MAX];
+		size_t k = 0, off = m->buf.len;
+		int64_t dev = rows[i].dev;
+
+		while (i < n && rows[i].dev == dev && k < EVB_MAX)
+			blk[k++] = rows[i++].e;
+		rc = evb_encode(&m->buf, blk, k);
+		m->blks[m->nb++] = (struct mblk){dev, blk[0].seq, (int)k, off, m->buf.len - off};
+	}
+	for (size_t i = 0; i < n; i++)
+		evb_free(&rows[i].e);
+	free(rows);
+	return rc;
+}
+
+/* Under the writer's lock: the blocks in, merged_seq moved to hi, in one transaction, unless
+ * the store moved on since the snapshot (another merger, or retention removing events of the
+ * range: it removes a prefix of the ids, so the range's least event then differs). 1: stale. */
+static int merge_apply(struct ctx *c, const struct merge *m)
+{
+	sqlite3_stmt *st;
+	int64_t merged = 0, first = 0;
+	int rc;
+
+	pthread_mutex_lock(&c->wlock);
+	rc = exec_cached(&c->w, "BEGIN IMMEDIATE");
+	if (rc == 0)
+		rc = pragma_int(c->w.db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'merged_seq'), 0)", &merged);
+	if (rc == 0)
+		rc = pragma_int_bound(&c->w, "SELECT coalesce((SELECT min(seq) FROM events WHERE seq > ?1), 0)", m->lo, &first);
+	if (rc == 0 && (merged != m->lo || (first <= m->hi ? first : 0) != m->first))
+		rc = 1;
+	if (rc == 0 && m->nb > 0 &&
+	    (rc = conn_prepare(&c->w, "INSERT INTO dev_blocks VALUES(?1, ?2, ?3, ?4)", &st)) == 0) {
+		for (size_t i = 0; rc == 0 && i < m->nb; i++) {
+			sqlite3_bind_int64(st, 1, m->blks[i].dev);
+			sqlite3_bind_int64(st, 2, m->blks[i].first_seq);
+			sqlite3_bind_int(st, 3, m->blks[i].n);
+			sqlite3_bind_blob(st, 4, m->buf.data + m->blks[i].off, (int)m->blks[i].len,
+					  SQLITE_STATIC);
+			rc = sqlite3_step(st);
+			rc = rc == SQLITE_DONE ? 0 : fail(rc, c->w.db, "merge");
+			sqlite3_reset(st);
+		}
+		stmt_done(st);
+	}
+	if (rc == 0)
+		rc = conn_prepare(&c->w, "INSERT OR REPLACE INTO meta VALUES('merged_seq', ?1)", &st);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, m->hi);
+		rc = step_done(&c->w, st, "merged_seq");
+	}
+	if (rc == 0)
+		rc = exec_cached(&c->w, "COMMIT");
+	if (rc != 0)
+		sqlite3_exec(c->w.db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
+/* The merger: whenever merge_events have been appended since the last merge, they go into
+ * new blocks of their devices (a device's last block is never rewritten: blocks of a few
+ * events are fine). Readers drop the merged seqs from the tail as they see merged_seq move. */
+static void *merge_main(void *arg)
+{
+	struct ctx *c = arg;
+
+	while (!__atomic_load_n(&c->merge_stop, __ATOMIC_ACQUIRE)) {
+		struct merge m = {0};
+		int64_t most = __atomic_load_n(&merge_events, __ATOMIC_RELAXED);
+		int rc;
+
+		/* next_seq is the writer's; a stale read only moves a check by 50 ms */
+		if ((int64_t)__atomic_load_n(&c->next_seq, __ATOMIC_RELAXED) - 1 - c->merged_seq < most) {
+			usleep(50000);
+			continue;
+		}
+		dlog_buf_init(&m.buf, BLOCK_BUF_MAX);
+		rc = merge_prep(c, &m);
+		if (rc == 0 && m.hi > m.lo)
+			rc = merge_apply(c, &m);
+		if (rc == 0 && m.hi > m.lo)
+			c->merged_seq = m.hi;
+		else if (rc < 0)
+			dlog_log(DLOG_LOG_WARNING, "store: merging into device blocks: %s (retrying)", errmsg);
+		if (rc != 0 || m.hi == m.lo)
+			usleep(rc < 0 ? 1000000 : 50000);
+		free(m.blks);
+		dlog_buf_done(&m.buf);
+	}
+	return NULL;
+}
+
+void dlog_store_set_merge_events(int64_t n)
+{
+	__atomic_store_n(&merge_events, n < 1 ? 1 : n, __ATOMIC_RELAXED);
+}
+
 /* Group commit: every request in one transaction, each inside its own savepoint so a failing
  * request is undone alone; one durable COMMIT for all. */
 static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t n)
@@ -1638,6 +2255,7 @@ static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t
 	 * the clock steps back */
 	if (now > c->last_created)
 		c->last_created = now;
+	tail_group(c, false);
 	rc = exec_cached(&c->w, "BEGIN IMMEDIATE");
 	if (rc != 0)
 		goto out;
@@ -1653,6 +2271,7 @@ static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t
 			snprintf(q->errmsg, sizeof(q->errmsg), "%.255s", errmsg);
 			c->next_seq = seq0;
 			rc = exec_cached(&c->w, "ROLLBACK TO req");
+			tail_undo(c, (int64_t)seq0);
 			/* ids the request added to the dictionaries are gone with it */
 			dict_forget(&c->strings);
 			dict_forget(&c->devices);
@@ -1669,10 +2288,13 @@ static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t
 		rc = exec_cached(&c->w, "COMMIT");
 	if (rc != 0) {
 		sqlite3_exec(c->w.db, "ROLLBACK", NULL, NULL, NULL);
+		tail_undo(c, (int64_t)group_seq0);
 		c->next_seq = group_seq0;
 		dict_forget(&c->strings);
 		dict_forget(&c->devices);
 		attrs_forget(&c->attrs);
+	} else {
+		tail_group(c, true);
 	}
 out:
 	pthread_mutex_unlock(&c->wlock);
@@ -2111,6 +2733,418 @@ static int narrow(struct conn *r, int64_t account_id, const struct dlog_query *q
 	return 0;
 }
 
+/* ---- a device's events: dev_blocks and the tail ----
+ * A page of one device only (device_id=X) is decoded from its blocks and the rows of its tail
+ * seqs (dev_page). Any other filter naming devices (device_id with other terms, device_id__in,
+ * device_group_id) gathers the named devices' event ids from the tail and the blocks and
+ * looks those rows up by rowid in the generated SQL, which still applies every term
+ * (cand_*): the blocks and the tail stand in for an index on events(dev). */
+
+bool store__sqlite_device_only(const struct dlog_query *q)
+{
+	return q->nterms == 1 && q->terms[0].field == DLOG_F_DEVICE_ID &&
+	       q->terms[0].op == DLOG_OP_EQ;
+}
+
+const char *store__sqlite_blocks_sql(bool asc)
+{
+	/* ASC from the block holding the cursor (the last one starting at or before it) on */
+	return asc ? "SELECT body FROM dev_blocks WHERE dev = ?1 AND first_seq >="
+		     " coalesce((SELECT max(first_seq) FROM dev_blocks WHERE dev = ?1"
+		     " AND first_seq <= ?2), 0) ORDER BY first_seq ASC"
+		   : "SELECT body FROM dev_blocks WHERE dev = ?1 AND first_seq <= ?2"
+		     " ORDER BY first_seq DESC";
+}
+
+struct dpage {
+	struct ctx *c;
+	struct conn *r;
+	const struct dlog_query *q;
+	dlog_event_cb cb;
+	void *arg;
+	int rows;
+	bool *has_more;
+	int64_t s, created; /* the cursor */
+	int64_t live;       /* the first id not expired */
+};
+
+#define DPAGE_FULL 1 /* the page is full: stop reading */
+
+static bool dp_after(const struct dpage *p, int64_t seq, int64_t created)
+{
+	if (!p->q->has_after)
+		return true;
+	if (p->q->order == DLOG_ORDER_ASC)
+		return seq > p->s || (seq == p->s && created > p->created);
+	return seq < p->s || (seq == p->s && created < p->created);
+}
+
+static int dp_emit(struct dpage *p, const struct dlog_event *e)
+{
+	if (p->rows == p->q->limit) {
+		*p->has_more = true;
+		return DPAGE_FULL;
+	}
+	p->rows++;
+	return p->cb(p->arg, e);
+}
+
+/* The tail's events (seqs ascending), in the page's order. */
+static int dp_tail(struct dpage *p, const int64_t *seqs, size_t n)
+{
+	bool asc = p->q->order == DLOG_ORDER_ASC;
+	sqlite3_stmt *st;
+	int rc = conn_prepare(p->r, EVENT_SELECT " WHERE e.seq = ?1", &st);
+
+	if (rc != 0)
+		return rc;
+	for (size_t k = 0; rc == 0 && k < n; k++) {
+		struct dlog_event e;
+		int64_t seq = seqs[asc ? k : n - 1 - k];
+
+		if (p->q->has_after && (asc ? seq < p->s : seq > p->s))
+			continue;
+		sqlite3_bind_int64(st, 1, seq);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			event_row(p->c, p->r, st, &e);
+			rc = dp_after(p, seq, e.id.created) ? dp_emit(p, &e) : 0;
+		} else {
+			/* the view leaves out expired ids: every seq is a row of the snapshot */
+			rc = rc == SQLITE_DONE ? 0 : fail(rc, p->r->db, "device tail");
+		}
+		sqlite3_reset(st);
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static int block_malformed(void)
+{
+	snprintf(errmsg, sizeof(errmsg), "device block malformed");
+	return DLOG_ESTORE;
+}
+
+static int dp_block(struct dpage *p, int64_t dev, const uint8_t *body, size_t len)
+{
+	struct evb_event ev[EVB_MAX];
+	size_t n;
+	bool asc = p->q->order == DLOG_ORDER_ASC;
+
+	if (evb_decode(body, len, ev, EVB_MAX, &n) != 0)
+		return block_malformed();
+	for (size_t k = 0; k < n; k++) {
+		const struct evb_event *b = &ev[asc ? k : n - 1 - k];
+		struct dlog_event e = {0};
+		int rc;
+
+		if (b->seq < p->live || !dp_after(p, b->seq, b->created))
+			continue;
+		e.id.seq = (uint64_t)b->seq;
+		e.id.created = b->created;
+		e.date_time = b->ts;
+		e.device_id = id_text(p->c, p->r, TX_DEVICE, dev);
+		e.event_type = id_text(p->c, p->r, TX_CODE, b->code);
+		e.mtype = (enum dlog_mtype)b->mtype;
+		e.category = id_text(p->c, p->r, TX_CAT, b->cat);
+		e.description = id_text(p->c, p->r, TX_DESCR, b->descr);
+		e.state_change = (b->flags & 1) != 0;
+		if (b->has_camp)
+			e.campaign_id = id_text(p->c, p->r, TX_CAMP, b->camp);
+		e.data_extra = b->extra;
+		e.idempotency_key = b->idem;
+		if ((rc = dp_emit(p, &e)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int dp_blocks(struct dpage *p, int64_t dev)
+{
+	bool asc = p->q->order == DLOG_ORDER_ASC;
+	sqlite3_stmt *st;
+	int rc = conn_prepare(p->r, store__sqlite_blocks_sql(asc), &st);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, dev);
+	sqlite3_bind_int64(st, 2, p->q->has_after ? p->s : asc ? 0 : INT64_MAX);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = dp_block(p, dev, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+		if (rc != 0)
+			break;
+	}
+	stmt_done(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	return rc > 0 && rc != DPAGE_FULL ? fail(rc, p->r->db, "device blocks") : rc;
+}
+
+/* The ids of the devices a device_id or device_group_id term names (r's snapshot). */
+static int term_devices(struct conn *r, int64_t account_id, const struct dlog_term *t, struct seqv *devs)
+{
+	sqlite3_stmt *st;
+	int rc = conn_prepare(r, t->field == DLOG_F_DEVICE_ID
+					 ? "SELECT id FROM devices WHERE account_id = ?1 AND device_id = ?2"
+					 : "SELECT gm.dev FROM device_groups g JOIN group_members gm"
+					   " ON gm.group_id = g.id WHERE g.account_id = ?1 AND g.gid = ?2",
+			      &st);
+
+	for (size_t i = 0; rc == 0 && i < t->n; i++) {
+		sqlite3_bind_int64(st, 1, account_id);
+		sqlite3_bind_text(st, 2, t->v.strs[i], -1, SQLITE_STATIC);
+		while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+			rc = seqv_add(devs, sqlite3_column_int64(st, 0));
+		sqlite3_reset(st);
+		rc = rc == SQLITE_DONE ? 0 : rc > 0 ? fail(rc, r->db, "devices") : rc;
+	}
+	if (st != NULL)
+		stmt_done(st);
+	return rc;
+}
+
+/* Starts r's snapshot with the tail's view: the devices t names (devs) and their tail seqs. */
+static int tail_devices(struct ctx *c, struct conn *r, int64_t account_id, const struct dlog_term *t,
+			struct seqv *devs, struct seqv *seqs, struct tail_view *v)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->tail.lock);
+	rc = tail_begin(c, r, v);
+	if (rc == 0)
+		rc = term_devices(r, account_id, t, devs);
+	for (size_t i = 0; rc == 0 && i < devs->n; i++)
+		rc = tail_copy(&c->tail, v, devs->v[i], seqs);
+	pthread_mutex_unlock(&c->tail.lock);
+	return rc;
+}
+
+static int dev_page(struct ctx *c, struct conn *r, int64_t account_id, const struct dlog_query *q,
+		    dlog_event_cb cb, void *arg, bool *has_more, int64_t *total)
+{
+	struct dpage p = {c, r, q, cb, arg, 0, has_more, 0, 0, 0};
+	struct seqv devs = {0}, seqs = {0};
+	struct tail_view v;
+	sqlite3_stmt *st;
+	int64_t dev, in_blocks = 0;
+	int rc;
+
+	*has_more = false;
+	if (q->include_total)
+		*total = 0;
+	rc = tail_devices(c, r, account_id, &q->terms[0], &devs, &seqs, &v);
+	if (rc != 0 || devs.n == 0)
+		goto out;
+	dev = devs.v[0];
+	p.live = v.live;
+	p.s = q->after.seq > INT64_MAX ? INT64_MAX : (int64_t)q->after.seq;
+	p.created = q->after.seq > INT64_MAX || q->after.created < 0 ? INT64_MAX : q->after.created;
+	if (q->order == DLOG_ORDER_ASC) {
+		rc = dp_blocks(&p, dev);
+		if (rc == 0)
+			rc = dp_tail(&p, seqs.v, seqs.n);
+	} else {
+		rc = dp_tail(&p, seqs.v, seqs.n);
+		if (rc == 0)
+			rc = dp_blocks(&p, dev);
+	}
+	rc = rc == DPAGE_FULL ? 0 : rc;
+	if (rc == 0 && q->include_total) {
+		/* retention rewrites blocks with the rows it deletes: they hold live events only */
+		rc = conn_prepare(r, "SELECT coalesce(sum(n), 0) FROM dev_blocks WHERE dev = ?1", &st);
+		if (rc == 0) {
+			sqlite3_bind_int64(st, 1, dev);
+			rc = int_row(r, st, "device total", &in_blocks);
+		}
+		if (rc == 0)
+			*total = in_blocks + (int64_t)seqs.n;
+	}
+out:
+	free(devs.v);
+	free(seqs.v);
+	return rc;
+}
+
+const struct dlog_term *store__sqlite_device_source(const struct dlog_query *q)
+{
+	for (size_t i = 0; i < q->nterms; i++) {
+		const struct dlog_term *t = &q->terms[i];
+
+		if ((t->field == DLOG_F_DEVICE_ID || t->field == DLOG_F_DEVICE_GROUP_ID) &&
+		    (t->op == DLOG_OP_EQ || t->op == DLOG_OP_IN))
+			return t;
+	}
+	return NULL;
+}
+
+static void cand_from(struct sqlgen *g, int64_t account_id, const struct dlog_query *q, const char *ids,
+		      bool with_after)
+{
+	store__sql_where(g, account_id, q, with_after);
+	store__sql(g, " AND e.seq IN (SELECT value FROM json_each(");
+	store__sql_text(g, ids);
+	store__sql(g, "))");
+}
+
+void store__sqlite_cand_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+			    const char *ids)
+{
+	char tail[64];
+
+	store__sqlgen_init(g, SQL_STYLE_SQLITE);
+	/* NOT INDEXED: the ids are the way in, whatever the planner guesses of the terms */
+	store__sql(g, EVENT_SELECT " NOT INDEXED WHERE ");
+	cand_from(g, account_id, q, ids, true);
+	snprintf(tail, sizeof(tail), " ORDER BY e.seq %s LIMIT %d",
+		 q->order == DLOG_ORDER_DESC ? "DESC" : "ASC", q->limit + 1);
+	store__sql(g, tail);
+}
+
+void store__sqlite_cand_count_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+				  const char *ids)
+{
+	store__sqlgen_init(g, SQL_STYLE_SQLITE);
+	store__sql(g, "SELECT count(*) FROM events e NOT INDEXED WHERE ");
+	cand_from(g, account_id, q, ids, false);
+}
+
+/* The ids as a JSON array (json_each reads it), into json. */
+static int cand_json(const struct seqv *ids, struct dlog_buf *json)
+{
+	int rc;
+
+	dlog_buf_reset(json);
+	rc = dlog_buf_addc(json, '[');
+	for (size_t i = 0; rc == 0 && i < ids->n; i++)
+		rc = dlog_buf_printf(json, i == 0 ? "%lld" : ",%lld", (long long)ids->v[i]);
+	if (rc == 0)
+		rc = dlog_buf_addc(json, ']');
+	return rc;
+}
+
+/* Gathering the named devices' event ids: the tail's were copied with the snapshot, the
+ * blocks' are decoded here. Every DLOG_SQLITE_CAND_MAX ids, flush is called (a count adds
+ * them up); without flush the gathering stops there and *over is set. */
+struct cand {
+	struct ctx *c;
+	struct conn *r;
+	int64_t account_id;
+	const struct dlog_query *q;
+	struct seqv ids;
+	struct dlog_buf json;
+	int64_t count; /* the count's sum so far */
+	bool counting, over;
+};
+
+static int cand_count(struct cand *k)
+{
+	struct sqlgen g;
+	sqlite3_stmt *st;
+	int64_t n = 0;
+	int rc = cand_json(&k->ids, &k->json);
+
+	if (rc != 0)
+		return rc;
+	store__sqlite_cand_count_sql(&g, k->account_id, k->q, k->json.data);
+	rc = prepare_gen(k->r, &g, &st);
+	if (rc == 0)
+		rc = int_row(k->r, st, "count", &n);
+	store__sqlgen_done(&g);
+	k->count += n;
+	k->ids.n = 0;
+	return rc;
+}
+
+static int cand_add(struct cand *k, int64_t seq)
+{
+	int rc = seqv_add(&k->ids, seq);
+
+	if (rc == 0 && k->ids.n >= DLOG_SQLITE_CAND_MAX) {
+		if (k->counting)
+			rc = cand_count(k);
+		else
+			k->over = true;
+	}
+	return rc;
+}
+
+static int cand_gather(struct cand *k, const struct seqv *devs, const struct seqv *tail, int64_t live)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && !k->over && i < tail->n; i++)
+		rc = cand_add(k, tail->v[i]);
+	if (rc == 0)
+		rc = conn_prepare(k->r, "SELECT body FROM dev_blocks WHERE dev = ?1", &st);
+	for (size_t i = 0; rc == 0 && !k->over && i < devs->n; i++) {
+		sqlite3_bind_int64(st, 1, devs->v[i]);
+		while (rc == 0 && !k->over && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			struct evb_event ev[EVB_MAX];
+			size_t n;
+
+			rc = evb_decode(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+					ev, EVB_MAX, &n) != 0 ? block_malformed() : 0;
+			for (size_t j = 0; rc == 0 && !k->over && j < n; j++)
+				if (ev[j].seq >= live)
+					rc = cand_add(k, ev[j].seq);
+		}
+		rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : rc > 0 ? fail(rc, k->r->db, "device blocks") : rc;
+		sqlite3_reset(st);
+	}
+	if (st != NULL)
+		stmt_done(st);
+	return rc;
+}
+
+/* A page (and its total) of a filter naming devices with t. *done false: the named devices
+ * have more than DLOG_SQLITE_CAND_MAX events, the page is the caller's (a walk of the
+ * account's ids), and only the total was taken here. */
+static int cand_query(struct ctx *c, struct conn *r, int64_t account_id, const struct dlog_query *q,
+		      const struct dlog_term *t, dlog_event_cb cb, void *arg, bool *has_more,
+		      int64_t *total, bool *done)
+{
+	struct cand k = {c, r, account_id, q, {0}, {0}, 0, false, false};
+	struct seqv devs = {0}, tail = {0};
+	struct tail_view v;
+	int rc;
+
+	*done = false;
+	dlog_buf_init(&k.json, (size_t)24 * DLOG_SQLITE_CAND_MAX + 16);
+	rc = tail_devices(c, r, account_id, t, &devs, &tail, &v);
+	if (rc == 0)
+		rc = cand_gather(&k, &devs, &tail, v.live);
+	if (rc == 0 && !k.over) {
+		struct sqlgen g;
+
+		rc = cand_json(&k.ids, &k.json);
+		if (rc == 0) {
+			store__sqlite_cand_sql(&g, account_id, q, k.json.data);
+			rc = run_rows(c, r, &g, q->limit, cb, arg, has_more);
+			store__sqlgen_done(&g);
+		}
+		*done = true;
+	}
+	if (rc == 0 && q->include_total) {
+		if (k.over) {
+			/* again from the start, counting every DLOG_SQLITE_CAND_MAX */
+			k.ids.n = 0;
+			k.over = false;
+			k.counting = true;
+			rc = cand_gather(&k, &devs, &tail, v.live);
+		}
+		if (rc == 0)
+			rc = cand_count(&k);
+		if (rc == 0)
+			*total = k.count;
+	}
+	free(devs.v);
+	free(tail.v);
+	free(k.ids.v);
+	dlog_buf_done(&k.json);
+	return rc;
+}
+
 static int sqlite_query(void *vctx, int64_t account_id, const struct dlog_query *q,
 			dlog_event_cb cb, void *arg, bool *has_more, int64_t *total)
 {
@@ -2118,19 +3152,28 @@ static int sqlite_query(void *vctx, int64_t account_id, const struct dlog_query 
 	struct conn *r;
 	struct sqlgen g;
 	struct sqlite_narrow nw = {.active = false};
-	bool narrowable = store__sqlite_narrowable(q);
+	bool narrowable = store__sqlite_narrowable(q), dev_only = store__sqlite_device_only(q);
+	const struct dlog_term *src = dev_only ? NULL : store__sqlite_device_source(q);
+	/* With a total, a narrowing or devices named, one read transaction: the page, its total,
+	 * the event types it is narrowed to and the tail's view see the same snapshot. Otherwise
+	 * the page's statement is its own (and the dictionary reads made while it steps share
+	 * it), which saves compiling and running BEGIN and COMMIT per page. */
+	bool tx = q->include_total || narrowable || dev_only || src != NULL, done = false;
 	int rc = reader_get(c, &r);
 
 	if (rc != 0)
 		return rc;
-	/* With a total or a narrowing, one read transaction: the page, its total and the event
-	 * types it is narrowed to see the same snapshot. Otherwise the page's statement is its
-	 * own (and the dictionary reads made while it steps share it), which saves compiling and
-	 * running BEGIN and COMMIT per page. */
-	bool tx = q->include_total || narrowable;
-
 	if (tx && (rc = exec_cached(r, "BEGIN")) != 0)
 		goto out;
+	if (dev_only) {
+		rc = dev_page(c, r, account_id, q, cb, arg, has_more, total);
+		goto end;
+	}
+	if (src != NULL) {
+		rc = cand_query(c, r, account_id, q, src, cb, arg, has_more, total, &done);
+		if (rc != 0 || done)
+			goto end;
+	}
 	if (narrowable && (rc = narrow(r, account_id, q, &nw)) != 0)
 		goto end;
 	if (nw.active && nw.n == 0) {
@@ -2147,7 +3190,8 @@ static int sqlite_query(void *vctx, int64_t account_id, const struct dlog_query 
 		rc = run_rows(c, r, &g, q->limit, cb, arg, has_more);
 		store__sqlgen_done(&g);
 	}
-	if (q->include_total && rc == 0)
+	/* with devices named the total was taken from their ids */
+	if (q->include_total && rc == 0 && src == NULL)
 		rc = count_rows(r, account_id, q, &nw, total);
 end:
 	if (tx)
@@ -2866,6 +3910,82 @@ static int expire_counts(struct conn *cn, dlog_time cutoff, int max_rows)
 	return rc;
 }
 
+/* Expiring events leave the blocks too. They are a prefix of the id order, so of each of
+ * their devices every block before the one holding the last expiring event goes, and that
+ * one is written again with the events after it (or goes, when none are). */
+static int expire_dev_blocks(struct ctx *c, sqlite3_stmt *del, sqlite3_stmt *last,
+			     sqlite3_stmt *ins, struct dlog_buf *b, int64_t dev, int64_t upto)
+{
+	struct evb_event ev[EVB_MAX];
+	size_t n = 0, k = 0;
+	int rc;
+
+	sqlite3_bind_int64(last, 1, dev);
+	sqlite3_bind_int64(last, 2, upto);
+	rc = sqlite3_step(last);
+	if (rc == SQLITE_ROW) {
+		/* the block's texts are copied out before its row goes */
+		dlog_buf_reset(b);
+		rc = dlog_buf_add(b, sqlite3_column_blob(last, 0), (size_t)sqlite3_column_bytes(last, 0));
+		sqlite3_reset(last);
+		if (rc == 0 && evb_decode((const uint8_t *)b->data, b->len, ev, EVB_MAX, &n) != 0) {
+			snprintf(errmsg, sizeof(errmsg), "device block malformed");
+			rc = DLOG_ESTORE;
+		}
+	} else {
+		sqlite3_reset(last);
+		rc = rc == SQLITE_DONE ? 0 : fail(rc, c->w.db, "block retention");
+	}
+	if (rc != 0)
+		return rc;
+	/* every block of the device up to the last expiring event */
+	sqlite3_bind_int64(del, 1, dev);
+	sqlite3_bind_int64(del, 2, upto);
+	rc = sqlite3_step(del) == SQLITE_DONE ? 0 : fail(SQLITE_ERROR, c->w.db, "block retention");
+	sqlite3_reset(del);
+	while (k < n && ev[k].seq <= upto)
+		k++;
+	if (rc == 0 && k < n) {
+		struct dlog_buf nb;
+
+		dlog_buf_init(&nb, 1 << 20);
+		rc = put_block(c->w.db, ins, &nb, dev, ev + k, n - k);
+		dlog_buf_done(&nb);
+	}
+	return rc;
+}
+
+static int expire_blocks(struct ctx *c, dlog_time cutoff, int max_rows)
+{
+	sqlite3_stmt *st = NULL, *del = NULL, *last = NULL, *ins = NULL;
+	struct dlog_buf b;
+	int rc = conn_prepare(&c->w, "SELECT dev, max(seq) FROM (SELECT dev, seq, created FROM events"
+				     " ORDER BY seq LIMIT ?2) WHERE created < ?1 GROUP BY dev", &st);
+
+	if (rc == 0)
+		rc = conn_prepare(&c->w, "DELETE FROM dev_blocks WHERE dev = ?1 AND first_seq <= ?2", &del);
+	if (rc == 0)
+		rc = conn_prepare(&c->w, "SELECT body FROM dev_blocks WHERE dev = ?1 AND first_seq <= ?2"
+					 " ORDER BY first_seq DESC LIMIT 1", &last);
+	if (rc == 0)
+		rc = conn_prepare(&c->w, "INSERT INTO dev_blocks VALUES(?1, ?2, ?3, ?4)", &ins);
+	dlog_buf_init(&b, 1 << 20);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, cutoff);
+		sqlite3_bind_int(st, 2, max_rows);
+	}
+	/* the statements below change dev_blocks only, which this one does not read */
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW)
+		rc = expire_dev_blocks(c, del, last, ins, &b, sqlite3_column_int64(st, 0),
+				       sqlite3_column_int64(st, 1));
+	dlog_buf_done(&b);
+	stmt_done(ins);
+	stmt_done(last);
+	stmt_done(del);
+	stmt_done(st);
+	return rc;
+}
+
 static int sqlite_expire(void *vctx, dlog_time cutoff, int max_rows, int64_t *deleted,
 			 bool *more)
 {
@@ -2878,6 +3998,8 @@ static int sqlite_expire(void *vctx, dlog_time cutoff, int max_rows, int64_t *de
 	if (rc != 0)
 		goto out;
 	rc = expire_counts(&c->w, cutoff, max_rows);
+	if (rc == 0)
+		rc = expire_blocks(c, cutoff, max_rows);
 	if (rc == 0)
 		rc = conn_prepare(&c->w,
 				  "DELETE FROM events WHERE seq IN (SELECT seq FROM (SELECT seq, created"

@@ -63,6 +63,10 @@ struct dlog_key_info {
 int dlog_store_open(const char *url, struct dlog_store **out, char *errbuf, size_t errlen);
 /* Close and free. Waits for nothing: callers stop using it first. Accepts NULL. */
 void dlog_store_close(struct dlog_store *s);
+/* SQLite stores opened after this call merge the events appended since the last merge into
+ * their devices' blocks once n (>= 1) have gathered; DLOG_SQLITE_MERGE_EVENTS by default.
+ * For tuning and for tests that need merges with few events; PostgreSQL has no merge. */
+void dlog_store_set_merge_events(int64_t n);
 /* Detail of the last failure on this thread's connection (static or thread-local; never NULL). */
 const char *dlog_store_errmsg(struct dlog_store *s);
 

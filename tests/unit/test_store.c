@@ -29,6 +29,8 @@
 /* ---- fresh stores ---- */
 
 static bool is_pg;
+/* SQLite: events the merger waits for (DLOG_TEST_MERGE_EVENTS; make unit also runs with 1) */
+static int64_t merge_default = DLOG_SQLITE_MERGE_EVENTS;
 static const char *base_url; /* DLOG_TEST_STORE for PostgreSQL */
 static unsigned fresh_count;
 
@@ -513,6 +515,11 @@ static void check_all_ways(struct fixture *f, const char *filters, enum dlog_que
 }
 
 /* ---- tests: open and schema ---- */
+
+/* SQL taking a SQLite store back from schema 8 (device blocks) to 7 */
+#define UNDO_BLOCKS                                                                               \
+	" DROP TABLE dev_blocks; DELETE FROM meta WHERE key = 'merged_seq';"                      \
+	" CREATE INDEX events_dev ON events(dev);"
 
 static int count_cb(void *arg, const struct dlog_event *e)
 {
@@ -1308,7 +1315,7 @@ static void test_query_date_zones(void **state)
 		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 		assert_int_equal(sqlite3_exec(db,
 					      "DROP TABLE zones; DROP INDEX events_camp;"
-					      " DROP TABLE code_attrs; PRAGMA user_version=4;",
+					      " DROP TABLE code_attrs;" UNDO_BLOCKS " PRAGMA user_version=4;",
 					      NULL, NULL, NULL),
 				 SQLITE_OK);
 		sqlite3_close(db);
@@ -2425,7 +2432,8 @@ static void downgrade_to_v1(struct fixture *f)
 		/* schema 4 (SQLite only) counts events per account */
 		snprintf(sql + n, sizeof(sql) - n,
 			 " ALTER TABLE accounts DROP COLUMN n_events; DROP TABLE zones;"
-			 " DROP INDEX events_camp; DROP TABLE code_attrs; PRAGMA user_version=1;");
+			 " DROP INDEX events_camp; DROP TABLE code_attrs;" UNDO_BLOCKS
+			 " PRAGMA user_version=1;");
 		snprintf(path, sizeof(path), "%s/store.db", f->dir);
 		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 		if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
@@ -2943,6 +2951,35 @@ static long cached_pages(const struct fixture *f, const char *name, bool drop, l
 	return n;
 }
 
+/* Wait until the merger has moved all but fewer than n of the events into device blocks. */
+static void wait_merged(struct fixture *f, int64_t n)
+{
+	char path[300];
+	sqlite3 *db;
+	int64_t left = -1;
+
+	snprintf(path, sizeof(path), "%s/store.db", f->dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	for (int i = 0; i < 400; i++) {
+		sqlite3_stmt *st;
+
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT coalesce((SELECT value FROM meta"
+						    " WHERE key = 'last_seq'), 0) - coalesce((SELECT value"
+						    " FROM meta WHERE key = 'merged_seq'), 0)",
+						    -1, &st, NULL),
+				 SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		left = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		if (left < n)
+			break;
+		usleep(25000);
+	}
+	sqlite3_close(db);
+	if (left >= n)
+		fail_msg("the merger left %lld events unmerged", (long long)left);
+}
+
 /* Drop the file's cached pages; false when this file system keeps them (tmpfs). */
 static bool drop_cached(const struct fixture *f, const char *name)
 {
@@ -2987,7 +3024,11 @@ static void test_open_reads_little(void **state)
 
 	if (is_pg)
 		skip();
+	/* the tail past the last merge is read at open: a small one here */
+	dlog_store_set_merge_events(2000);
 	append_quiet(f, 100000, T0);
+	wait_merged(f, 2000);
+	dlog_store_set_merge_events(merge_default);
 	dlog_store_close(f->s);
 	f->s = NULL;
 	if (!drop_cached(f, "store.db"))
@@ -3130,6 +3171,75 @@ static void test_expire(void **state)
 		assert_false(nr.duplicate);
 		assert_true(nr.id.seq > r[2][4].id.seq);
 	}
+}
+
+/* ---- tests: device blocks (SQLite) ---- */
+
+/* Filters naming devices read the blocks and the tail; every page, cursor and total must be
+ * the same whether an event was merged or not, after retention and after a reopen. */
+static void check_device_filters(struct fixture *f)
+{
+	static const char *const filters[] = {
+		"device_id=dev-a",
+		"device_id=d%C3%A9v",
+		"device_id=NULL",
+		"device_id=nosuch",
+		"device_id__eq=dev%20%22q%22%20%7Bx%7D%20%5Cy",
+		"device_id__in=dev-a,d%C3%A9v,nosuch",
+		"device_id=dev-b&event_type__in=SYS_106,UPD4_FAIL_7",
+		"device_id=dev-a&date_time__gte=2026-05-29T10:00:00Z",
+		"state_change=false&device_id__in=dev-a,dev-b&event_type__neq=SYS_106",
+		"device_id__in=dev-b,NULL&campaign_id=camp-1",
+	};
+
+	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++)
+		check_all_ways(f, filters[i], DLOG_DIALECT_EVENTS);
+}
+
+static void test_blocks_merge(void **state)
+{
+	struct fixture *f = *state;
+	char path[300];
+	sqlite3 *db;
+	size_t gone;
+	int64_t removed;
+
+	if (is_pg)
+		skip();
+	dlog_store_set_merge_events(4);
+	load_model(f);
+	wait_merged(f, 4);
+	snprintf(path, sizeof(path), "%s/store.db", f->dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	/* all but the last few are in blocks, and events(dev) is gone */
+	assert_true(sql_int(db, "SELECT sum(n) FROM dev_blocks") > (int64_t)nmodel - 4);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'events_dev'"), 0);
+	sqlite3_close(db);
+	check_device_filters(f);
+	/* retention: the first 40 events' commits go, from the blocks too */
+	removed = expire_all(f->s, model[40].id.created, 7);
+	for (gone = 0; gone < nmodel && model[gone].id.created < model[40].id.created; gone++)
+		;
+	assert_int_equal(removed, (int64_t)gone);
+	memmove(model, model + gone, (nmodel - gone) * sizeof(model[0]));
+	nmodel -= gone;
+	check_device_filters(f);
+	/* more events, merged with the rest; then a reopen reads the tail back (a request's
+	 * events are of one account: the model's first ten are acme's, the next ten globex's) */
+	for (size_t i = 0; i < 20; i++) {
+		model[nmodel + i] = model[i];
+		model[nmodel + i].ts += HOUR;
+	}
+	assert_true(model[0].account == model[9].account && model[10].account == model[19].account);
+	append_model(f, nmodel, nmodel + 10, 5);
+	append_model(f, nmodel + 10, nmodel + 20, 5);
+	nmodel += 20;
+	check_device_filters(f);
+	dlog_store_set_merge_events(merge_default);
+	dlog_store_close(f->s);
+	f->s = NULL;
+	open_store(f);
+	check_device_filters(f);
 }
 
 struct collected {
@@ -3381,6 +3491,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_direct_reads_new_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blocks_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_distributable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_session_settings, setup, teardown),
@@ -3389,7 +3500,12 @@ int main(void)
 	is_pg = env != NULL &&
 		(strncmp(env, "postgresql://", 13) == 0 || strncmp(env, "postgres://", 11) == 0);
 	base_url = env;
+	if (getenv("DLOG_TEST_MERGE_EVENTS") != NULL)
+		merge_default = atoll(getenv("DLOG_TEST_MERGE_EVENTS"));
+	dlog_store_set_merge_events(merge_default);
 	printf("store backend: %s\n", is_pg ? "postgresql" : "sqlite (fresh temporary file)");
+	if (!is_pg)
+		printf("merges into device blocks every %lld events\n", (long long)merge_default);
 	return cmocka_run_group_tests_name(is_pg ? "store-postgresql" : "store-sqlite", tests, NULL,
 					   NULL);
 }
