@@ -177,6 +177,7 @@ san: san-build
 	@rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS)
 	@set -e; for t in $(patsubst $(BUILD)/%,$(SAN_BUILD)/%,$(UNITS)); do \
 		echo "== $$t"; $(SAN_ENV) $$t; done
+	$(SAN_ENV) DLOG_TEST_MERGE_EVENTS=1 $(SAN_BUILD)/tests/test_store
 	$(SAN_ENV) DEVICELOG_BIN=$(SAN_BUILD)/devicelog node --test --test-concurrency=1 \
 		tests/integration/
 	$(SAN_ENV) DEVICELOG_BIN=$(SAN_BUILD)/devicelog tests/abuse/run.sh

@@ -48,37 +48,43 @@ static int put_text(struct dlog_buf *b, const char *s)
 	return put(b, len) != 0 ? DLOG_ENOMEM : dlog_buf_add(b, s, len);
 }
 
+int evb_append(struct dlog_buf *out, const struct evb_event *prev, const struct evb_event *e)
+{
+	static const struct evb_event none = {0};
+	unsigned h = (unsigned)e->mtype & 3;
+	int rc = 0;
+
+	if (prev == NULL)
+		prev = &none;
+	h |= e->has_camp ? H_CAMP : 0;
+	h |= e->extra != NULL ? H_EXTRA : 0;
+	h |= e->idem != NULL ? H_IDEM : 0;
+	h |= e->flags != 0 ? H_FLAGS : 0;
+	rc |= put(out, (uint64_t)sub(e->seq, prev->seq));
+	rc |= put(out, zz(sub(e->created, prev->created)));
+	rc |= put(out, zz(sub(e->ts, prev->ts)));
+	rc |= put(out, h);
+	rc |= put(out, (uint64_t)e->code);
+	rc |= put(out, (uint64_t)e->cat);
+	rc |= put(out, (uint64_t)e->descr);
+	if (e->flags != 0)
+		rc |= put(out, (uint64_t)e->flags);
+	if (e->has_camp)
+		rc |= put(out, (uint64_t)e->camp);
+	if (e->extra != NULL)
+		rc |= put_text(out, e->extra);
+	if (e->idem != NULL)
+		rc |= put_text(out, e->idem);
+	return rc != 0 ? DLOG_ENOMEM : 0;
+}
+
 int evb_encode(struct dlog_buf *out, const struct evb_event *ev, size_t n)
 {
-	struct evb_event prev = {0};
-
 	for (size_t i = 0; i < n; i++) {
-		const struct evb_event *e = &ev[i];
-		unsigned h = (unsigned)e->mtype & 3;
-		int rc = 0;
+		int rc = evb_append(out, i == 0 ? NULL : &ev[i - 1], &ev[i]);
 
-		h |= e->has_camp ? H_CAMP : 0;
-		h |= e->extra != NULL ? H_EXTRA : 0;
-		h |= e->idem != NULL ? H_IDEM : 0;
-		h |= e->flags != 0 ? H_FLAGS : 0;
-		rc |= put(out, (uint64_t)sub(e->seq, prev.seq));
-		rc |= put(out, zz(sub(e->created, prev.created)));
-		rc |= put(out, zz(sub(e->ts, prev.ts)));
-		rc |= put(out, h);
-		rc |= put(out, (uint64_t)e->code);
-		rc |= put(out, (uint64_t)e->cat);
-		rc |= put(out, (uint64_t)e->descr);
-		if (e->flags != 0)
-			rc |= put(out, (uint64_t)e->flags);
-		if (e->has_camp)
-			rc |= put(out, (uint64_t)e->camp);
-		if (e->extra != NULL)
-			rc |= put_text(out, e->extra);
-		if (e->idem != NULL)
-			rc |= put_text(out, e->idem);
 		if (rc != 0)
-			return DLOG_ENOMEM;
-		prev = *e;
+			return rc;
 	}
 	return 0;
 }

@@ -20,6 +20,10 @@ struct evb_event {
 
 /* Append the encoding of ev[0..n) (ascending seq) to out. */
 int evb_encode(struct dlog_buf *out, const struct evb_event *ev, size_t n);
+/* Append the encoding of e, which follows prev in its block (prev NULL: e is the block's
+ * first; only prev's seq, created and ts are read). A block is its events' encodings back to
+ * back, so one can be built an event at a time. */
+int evb_append(struct dlog_buf *out, const struct evb_event *prev, const struct evb_event *e);
 /* Decode up to max events of the block; *n gets how many. DLOG_EINVAL when malformed. */
 int evb_decode(const uint8_t *p, size_t len, struct evb_event *ev, size_t max, size_t *n);
 

@@ -1828,6 +1828,12 @@ static void tail_prune(struct tail_index *t, int64_t hi)
 			k++;
 		memmove(d->seqs, d->seqs + k, (d->n - k) * sizeof(int64_t));
 		d->n -= k;
+		if (d->n == 0) {
+			/* a device quiet since the merge keeps its slot only */
+			free(d->seqs);
+			d->seqs = NULL;
+			d->cap = 0;
+		}
 	}
 	t->pruned = hi;
 }
@@ -1949,33 +1955,28 @@ static int tail_copy(struct tail_index *t, const struct tail_view *v, int64_t de
 	return rc;
 }
 
-/* Encoded blocks have no bound of their own: ingest bounds the events' sizes. */
-#define BLOCK_BUF_MAX ((size_t)1 << 40)
-
-/* The merge: events of the tail encoded into new blocks of their devices. */
-struct mrow {
-	int64_t dev;
-	struct evb_event e;
-};
-
-static int mrow_cmp(const void *a, const void *b)
-{
-	const struct mrow *x = a, *y = b;
-
-	if (x->dev != y->dev)
-		return x->dev < y->dev ? -1 : 1;
-	return x->e.seq < y->e.seq ? -1 : x->e.seq > y->e.seq;
-}
-
+/* A block being built, or built: dev's events from first_seq, n of them, encoded in body; the
+ * last one's seq, created and ts, which the next is encoded against. */
 struct mblk {
 	int64_t dev, first_seq;
 	int n;
-	size_t off, len;
+	struct evb_event last;
+	struct dlog_buf body;
 };
 
-/* The columns of one events row a block holds (BLOCK_COLS) into *e, texts copied (evb_free). */
+static int mblk_cmp(const void *a, const void *b)
+{
+	const struct mblk *x = a, *y = b;
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	return x->first_seq < y->first_seq ? -1 : x->first_seq > y->first_seq;
+}
+
+/* The columns of one events row a block holds (BLOCK_COLS) into *e; its texts point into the
+ * row (valid until the statement steps again). */
 #define BLOCK_COLS "seq, dev, ts, created, code, mtype, cat, descr, flags, camp, extra, idem"
-static int evb_row(sqlite3_stmt *st, int64_t *dev, struct evb_event *e)
+static void evb_row(sqlite3_stmt *st, int64_t *dev, struct evb_event *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->seq = sqlite3_column_int64(st, 0);
@@ -1989,52 +1990,73 @@ static int evb_row(sqlite3_stmt *st, int64_t *dev, struct evb_event *e)
 	e->flags = sqlite3_column_int(st, 8);
 	e->has_camp = sqlite3_column_type(st, 9) != SQLITE_NULL;
 	e->camp = sqlite3_column_int64(st, 9);
-	if (sqlite3_column_type(st, 10) != SQLITE_NULL &&
-	    (e->extra = strdup((const char *)sqlite3_column_text(st, 10))) == NULL)
-		return DLOG_ENOMEM;
-	if (sqlite3_column_type(st, 11) != SQLITE_NULL &&
-	    (e->idem = strdup((const char *)sqlite3_column_text(st, 11))) == NULL)
-		return DLOG_ENOMEM;
-	return 0;
+	if (sqlite3_column_type(st, 10) != SQLITE_NULL)
+		e->extra = (const char *)sqlite3_column_text(st, 10);
+	if (sqlite3_column_type(st, 11) != SQLITE_NULL)
+		e->idem = (const char *)sqlite3_column_text(st, 11);
 }
 
-static void evb_free(struct evb_event *e)
-{
-	free((char *)e->extra);
-	free((char *)e->idem);
-	e->extra = e->idem = NULL;
-}
+/* Encoded blocks have no bound of their own: ingest bounds the events' sizes. */
+#define BLOCK_BUF_MAX ((size_t)1 << 40)
 
-/* One block row: ev[0..n) of dev, encoded into b. */
-static int put_block(sqlite3 *db, sqlite3_stmt *ins, struct dlog_buf *b, int64_t dev,
-		     const struct evb_event *ev, size_t n)
+/* e onto the block k (n == 0: a new one of dev). */
+static int mblk_add(struct mblk *k, int64_t dev, const struct evb_event *e)
 {
 	int rc;
 
-	dlog_buf_reset(b);
-	if ((rc = evb_encode(b, ev, n)) != 0)
-		return rc;
-	sqlite3_bind_int64(ins, 1, dev);
-	sqlite3_bind_int64(ins, 2, ev[0].seq);
-	sqlite3_bind_int(ins, 3, (int)n);
-	sqlite3_bind_blob(ins, 4, b->data, (int)b->len, SQLITE_STATIC);
+	if (k->n == 0) {
+		k->dev = dev;
+		k->first_seq = e->seq;
+		dlog_buf_init(&k->body, BLOCK_BUF_MAX);
+	}
+	rc = evb_append(&k->body, k->n == 0 ? NULL : &k->last, e);
+	if (rc == 0) {
+		k->n++;
+		k->last.seq = e->seq;
+		k->last.created = e->created;
+		k->last.ts = e->ts;
+	}
+	return rc;
+}
+
+/* One dev_blocks row. */
+static int blk_insert(sqlite3 *db, sqlite3_stmt *ins, const struct mblk *k)
+{
+	int rc;
+
+	sqlite3_bind_int64(ins, 1, k->dev);
+	sqlite3_bind_int64(ins, 2, k->first_seq);
+	sqlite3_bind_int(ins, 3, k->n);
+	sqlite3_bind_blob(ins, 4, k->body.data, (int)k->body.len, SQLITE_STATIC);
 	rc = sqlite3_step(ins);
 	sqlite3_reset(ins);
 	return rc == SQLITE_DONE ? 0 : fail(rc, db, "device block");
 }
 
+/* One block row of ev[0..n) of dev. */
+static int put_block(sqlite3 *db, sqlite3_stmt *ins, int64_t dev, const struct evb_event *ev,
+		     size_t n)
+{
+	struct mblk k = {0};
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = mblk_add(&k, dev, &ev[i]);
+	if (rc == 0)
+		rc = blk_insert(db, ins, &k);
+	dlog_buf_done(&k.body);
+	return rc;
+}
+
 /* Migration 8, in its transaction: every event into its device's blocks, streamed in device
- * order through events(dev) (constant memory), all merged; then events(dev) goes. */
+ * order through events(dev), one block in memory at a time; then events(dev) goes. */
 static int blocks_migrate(sqlite3 *db)
 {
-	struct evb_event blk[EVB_MAX];
-	size_t k = 0;
-	int64_t cur = 0, dev, hi = 0;
+	struct mblk k = {0};
+	int64_t hi = 0;
 	sqlite3_stmt *st = NULL, *ins = NULL;
-	struct dlog_buf b;
 	int rc = pragma_int(db, "SELECT coalesce(max(seq), 0) FROM events", &hi);
 
-	dlog_buf_init(&b, BLOCK_BUF_MAX);
 	if (rc == 0 && (sqlite3_prepare_v2(db, "SELECT " BLOCK_COLS " FROM events INDEXED BY events_dev"
 					   " ORDER BY dev, seq", -1, &st, NULL) != SQLITE_OK ||
 			sqlite3_prepare_v2(db, "INSERT INTO dev_blocks VALUES(?1, ?2, ?3, ?4)", -1, &ins,
@@ -2042,27 +2064,27 @@ static int blocks_migrate(sqlite3 *db)
 		rc = fail(SQLITE_ERROR, db, "device blocks");
 	while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct evb_event e;
+		int64_t dev;
 
-		rc = evb_row(st, &dev, &e);
-		if (rc == 0 && k > 0 && (dev != cur || k == EVB_MAX)) {
-			rc = put_block(db, ins, &b, cur, blk, k);
-			while (k > 0)
-				evb_free(&blk[--k]);
+		evb_row(st, &dev, &e);
+		rc = 0;
+		if (k.n > 0 && (dev != k.dev || k.n == EVB_MAX)) {
+			rc = blk_insert(db, ins, &k);
+			dlog_buf_done(&k.body);
+			k.n = 0;
 		}
-		cur = dev;
-		blk[k++] = e;
+		if (rc == 0)
+			rc = mblk_add(&k, dev, &e);
 	}
 	if (rc == SQLITE_DONE)
 		rc = 0;
 	else if (rc > 0)
 		rc = fail(rc, db, "device blocks");
-	if (rc == 0 && k > 0)
-		rc = put_block(db, ins, &b, cur, blk, k);
-	while (k > 0)
-		evb_free(&blk[--k]);
+	if (rc == 0 && k.n > 0)
+		rc = blk_insert(db, ins, &k);
+	dlog_buf_done(&k.body);
 	sqlite3_finalize(st);
 	sqlite3_finalize(ins);
-	dlog_buf_done(&b);
 	if (rc == 0) {
 		char sql[160];
 
@@ -2076,16 +2098,85 @@ static int blocks_migrate(sqlite3 *db)
 	return rc;
 }
 
-/* A merge prepared on a reader's snapshot, without the writer's lock: the events in (lo, hi],
- * first the least of them (0: none), encoded as blocks into buf. */
+/* A merge prepared on a reader's snapshot, without the writer's lock: the events in (lo, hi]
+ * (first: the least of them, 0: none) encoded into blocks, built as the rows come in id order
+ * (each device's open block in a map on dev), so memory holds encoded events only. */
 struct merge {
 	int64_t lo, hi, first;
-	struct dlog_buf buf;
 	struct mblk *blks;
-	size_t nb;
+	size_t nb, cap;
+	struct mopen {
+		int64_t dev; /* 0: empty */
+		size_t blk;
+	} *open;
+	size_t ocap, oused;
 };
 
-static int merge_read(struct ctx *c, struct conn *r, struct merge *m, struct mrow **rows, size_t *n)
+static void merge_free(struct merge *m)
+{
+	for (size_t i = 0; i < m->nb; i++)
+		dlog_buf_done(&m->blks[i].body);
+	free(m->blks);
+	free(m->open);
+}
+
+/* dev's open block in m->open, added (blk SIZE_MAX) when new; NULL: out of memory. */
+static struct mopen *merge_open(struct merge *m, int64_t dev)
+{
+	size_t j;
+
+	if ((m->oused + 1) * 2 > m->ocap) {
+		size_t ncap = m->ocap == 0 ? 4096 : m->ocap * 2;
+		struct mopen *no = calloc(ncap, sizeof(*no));
+
+		if (no == NULL)
+			return NULL;
+		for (size_t i = 0; i < m->ocap; i++) {
+			if (m->open[i].dev == 0)
+				continue;
+			j = tail_hash(m->open[i].dev, ncap);
+			while (no[j].dev != 0)
+				j = (j + 1) & (ncap - 1);
+			no[j] = m->open[i];
+		}
+		free(m->open);
+		m->open = no;
+		m->ocap = ncap;
+	}
+	j = tail_hash(dev, m->ocap);
+	while (m->open[j].dev != 0 && m->open[j].dev != dev)
+		j = (j + 1) & (m->ocap - 1);
+	if (m->open[j].dev == 0) {
+		m->open[j].dev = dev;
+		m->open[j].blk = SIZE_MAX;
+		m->oused++;
+	}
+	return &m->open[j];
+}
+
+static int merge_row(struct merge *m, int64_t dev, const struct evb_event *e)
+{
+	struct mopen *o = merge_open(m, dev);
+
+	if (o == NULL)
+		return DLOG_ENOMEM;
+	if (o->blk == SIZE_MAX || m->blks[o->blk].n == EVB_MAX) {
+		if (m->nb == m->cap) {
+			size_t ncap = m->cap == 0 ? 4096 : m->cap * 2;
+			struct mblk *nb = realloc(m->blks, ncap * sizeof(*nb));
+
+			if (nb == NULL)
+				return DLOG_ENOMEM;
+			m->blks = nb;
+			m->cap = ncap;
+		}
+		memset(&m->blks[m->nb], 0, sizeof(m->blks[0]));
+		o->blk = m->nb++;
+	}
+	return mblk_add(&m->blks[o->blk], dev, e);
+}
+
+static int merge_read(struct ctx *c, struct conn *r, struct merge *m)
 {
 	int64_t last = 0, least = __atomic_load_n(&merge_events, __ATOMIC_RELAXED);
 	int64_t most = least > DLOG_SQLITE_MERGE_EVENTS ? least : DLOG_SQLITE_MERGE_EVENTS;
@@ -2096,35 +2187,34 @@ static int merge_read(struct ctx *c, struct conn *r, struct merge *m, struct mro
 	if (rc == 0)
 		rc = pragma_int(r->db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0)", &last);
 	c->merged_seq = m->lo;
+	m->hi = m->lo;
 	if (rc != 0 || last - m->lo < least)
 		return rc;
 	m->hi = last - m->lo > most ? m->lo + most : last;
-	*rows = malloc((size_t)(m->hi - m->lo) * sizeof(**rows));
-	if (*rows == NULL)
-		return DLOG_ENOMEM;
 	rc = conn_prepare(r, "SELECT " BLOCK_COLS " FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq", &st);
 	if (rc != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, m->lo);
 	sqlite3_bind_int64(st, 2, m->hi);
-	while (rc == 0 && *n < (size_t)(m->hi - m->lo) && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		rc = evb_row(st, &(*rows)[*n].dev, &(*rows)[*n].e);
-		++*n;
+	while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct evb_event e;
+		int64_t dev;
+
+		evb_row(st, &dev, &e);
+		if (m->first == 0)
+			m->first = e.seq;
+		rc = merge_row(m, dev, &e);
 	}
 	stmt_done(st);
-	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+	if (rc == SQLITE_DONE)
 		rc = 0;
 	else if (rc > 0)
 		rc = fail(rc, r->db, "merge");
-	if (rc == 0 && *n > 0)
-		m->first = (*rows)[0].e.seq;
 	return rc;
 }
 
 static int merge_prep(struct ctx *c, struct merge *m)
 {
-	struct mrow *rows = NULL;
-	size_t n = 0;
 	struct conn *r;
 	int rc = reader_get(c, &r);
 
@@ -2132,28 +2222,15 @@ static int merge_prep(struct ctx *c, struct merge *m)
 		return rc;
 	rc = exec_cached(r, "BEGIN");
 	if (rc == 0) {
-		rc = merge_read(c, r, m, &rows, &n);
+		rc = merge_read(c, r, m);
 		(void)exec_cached(r, "COMMIT");
 	}
 	reader_put(c, r);
-	if (rc == 0 && n > 0) {
-		qsort(rows, n, sizeof(*rows), mrow_cmp);
-		if ((m->blks = malloc(n * sizeof(*m->blks))) == NULL)
-			rc = DLOG_ENOMEM;
-	}
-	for (size_t i = 0; rc == 0 && i < n;) {
-		struct evb_event blk[EVB_MAX];
-		size_t k = 0, off = m->buf.len;
-		int64_t dev = rows[i].dev;
-
-		while (i < n && rows[i].dev == dev && k < EVB_MAX)
-			blk[k++] = rows[i++].e;
-		rc = evb_encode(&m->buf, blk, k);
-		m->blks[m->nb++] = (struct mblk){dev, blk[0].seq, (int)k, off, m->buf.len - off};
-	}
-	for (size_t i = 0; i < n; i++)
-		evb_free(&rows[i].e);
-	free(rows);
+	/* the blocks go in in key order */
+	if (rc == 0 && m->nb > 0)
+		qsort(m->blks, m->nb, sizeof(*m->blks), mblk_cmp);
+	free(m->open);
+	m->open = NULL;
 	return rc;
 }
 
@@ -2176,16 +2253,8 @@ static int merge_apply(struct ctx *c, const struct merge *m)
 		rc = 1;
 	if (rc == 0 && m->nb > 0 &&
 	    (rc = conn_prepare(&c->w, "INSERT INTO dev_blocks VALUES(?1, ?2, ?3, ?4)", &st)) == 0) {
-		for (size_t i = 0; rc == 0 && i < m->nb; i++) {
-			sqlite3_bind_int64(st, 1, m->blks[i].dev);
-			sqlite3_bind_int64(st, 2, m->blks[i].first_seq);
-			sqlite3_bind_int(st, 3, m->blks[i].n);
-			sqlite3_bind_blob(st, 4, m->buf.data + m->blks[i].off, (int)m->blks[i].len,
-					  SQLITE_STATIC);
-			rc = sqlite3_step(st);
-			rc = rc == SQLITE_DONE ? 0 : fail(rc, c->w.db, "merge");
-			sqlite3_reset(st);
-		}
+		for (size_t i = 0; rc == 0 && i < m->nb; i++)
+			rc = blk_insert(c->w.db, st, &m->blks[i]);
 		stmt_done(st);
 	}
 	if (rc == 0)
@@ -2219,7 +2288,6 @@ static void *merge_main(void *arg)
 			usleep(50000);
 			continue;
 		}
-		dlog_buf_init(&m.buf, BLOCK_BUF_MAX);
 		rc = merge_prep(c, &m);
 		if (rc == 0 && m.hi > m.lo)
 			rc = merge_apply(c, &m);
@@ -2229,8 +2297,7 @@ static void *merge_main(void *arg)
 			dlog_log(DLOG_LOG_WARNING, "store: merging into device blocks: %s (retrying)", errmsg);
 		if (rc != 0 || m.hi == m.lo)
 			usleep(rc < 0 ? 1000000 : 50000);
-		free(m.blks);
-		dlog_buf_done(&m.buf);
+		merge_free(&m);
 	}
 	return NULL;
 }
@@ -3928,10 +3995,8 @@ static int expire_dev_blocks(struct ctx *c, sqlite3_stmt *del, sqlite3_stmt *las
 		dlog_buf_reset(b);
 		rc = dlog_buf_add(b, sqlite3_column_blob(last, 0), (size_t)sqlite3_column_bytes(last, 0));
 		sqlite3_reset(last);
-		if (rc == 0 && evb_decode((const uint8_t *)b->data, b->len, ev, EVB_MAX, &n) != 0) {
-			snprintf(errmsg, sizeof(errmsg), "device block malformed");
-			rc = DLOG_ESTORE;
-		}
+		if (rc == 0 && evb_decode((const uint8_t *)b->data, b->len, ev, EVB_MAX, &n) != 0)
+			rc = block_malformed();
 	} else {
 		sqlite3_reset(last);
 		rc = rc == SQLITE_DONE ? 0 : fail(rc, c->w.db, "block retention");
@@ -3941,17 +4006,13 @@ static int expire_dev_blocks(struct ctx *c, sqlite3_stmt *del, sqlite3_stmt *las
 	/* every block of the device up to the last expiring event */
 	sqlite3_bind_int64(del, 1, dev);
 	sqlite3_bind_int64(del, 2, upto);
-	rc = sqlite3_step(del) == SQLITE_DONE ? 0 : fail(SQLITE_ERROR, c->w.db, "block retention");
+	rc = sqlite3_step(del);
+	rc = rc == SQLITE_DONE ? 0 : fail(rc, c->w.db, "block retention");
 	sqlite3_reset(del);
 	while (k < n && ev[k].seq <= upto)
 		k++;
-	if (rc == 0 && k < n) {
-		struct dlog_buf nb;
-
-		dlog_buf_init(&nb, 1 << 20);
-		rc = put_block(c->w.db, ins, &nb, dev, ev + k, n - k);
-		dlog_buf_done(&nb);
-	}
+	if (rc == 0 && k < n)
+		rc = put_block(c->w.db, ins, dev, ev + k, n - k);
 	return rc;
 }
 
