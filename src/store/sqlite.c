@@ -1704,41 +1704,53 @@ static size_t tail_hash(int64_t dev, size_t cap)
 	return (size_t)((uint64_t)dev * 0x9E3779B97F4A7C15ull) & (cap - 1);
 }
 
+/* An open-addressed table of entries of esz bytes whose first member is an int64_t device id
+ * (0: empty): dev's entry, added (zeroed but for the id) when add is set; NULL when absent or
+ * out of memory. Kept at most half full; never shrinks. */
+static void *devmap_slot(void **slots, size_t *cap, size_t *used, size_t esz, int64_t dev, bool add)
+{
+	char *t = *slots;
+	size_t j;
+
+	if (add && (*used + 1) * 2 > *cap) {
+		size_t ncap = *cap == 0 ? 1024 : *cap * 2;
+		char *nt = calloc(ncap, esz);
+
+		if (nt == NULL)
+			return NULL;
+		for (size_t i = 0; i < *cap; i++) {
+			int64_t d;
+
+			memcpy(&d, t + i * esz, sizeof(d));
+			if (d == 0)
+				continue;
+			j = tail_hash(d, ncap);
+			while (*(int64_t *)(void *)(nt + j * esz) != 0)
+				j = (j + 1) & (ncap - 1);
+			memcpy(nt + j * esz, t + i * esz, esz);
+		}
+		free(t);
+		*slots = t = nt;
+		*cap = ncap;
+	}
+	if (*cap == 0)
+		return NULL;
+	j = tail_hash(dev, *cap);
+	while (*(int64_t *)(void *)(t + j * esz) != 0 && *(int64_t *)(void *)(t + j * esz) != dev)
+		j = (j + 1) & (*cap - 1);
+	if (*(int64_t *)(void *)(t + j * esz) == 0) {
+		if (!add)
+			return NULL;
+		*(int64_t *)(void *)(t + j * esz) = dev;
+		++*used;
+	}
+	return t + j * esz;
+}
+
 /* The tail lock held: dev's entry, added when add is set (NULL when absent or out of memory). */
 static struct tdev *tail_slot(struct tail_index *t, int64_t dev, bool add)
 {
-	size_t j;
-
-	if (add && (t->used + 1) * 2 > t->cap) {
-		size_t ncap = t->cap == 0 ? 1024 : t->cap * 2;
-		struct tdev *ns = calloc(ncap, sizeof(*ns));
-
-		if (ns == NULL)
-			return NULL;
-		for (size_t i = 0; i < t->cap; i++) {
-			if (t->slots[i].dev == 0)
-				continue;
-			j = tail_hash(t->slots[i].dev, ncap);
-			while (ns[j].dev != 0)
-				j = (j + 1) & (ncap - 1);
-			ns[j] = t->slots[i];
-		}
-		free(t->slots);
-		t->slots = ns;
-		t->cap = ncap;
-	}
-	if (t->cap == 0)
-		return NULL;
-	j = tail_hash(dev, t->cap);
-	while (t->slots[j].dev != 0 && t->slots[j].dev != dev)
-		j = (j + 1) & (t->cap - 1);
-	if (t->slots[j].dev == 0) {
-		if (!add)
-			return NULL;
-		t->slots[j].dev = dev;
-		t->used++;
-	}
-	return &t->slots[j];
+	return devmap_slot((void **)&t->slots, &t->cap, &t->used, sizeof(*t->slots), dev, add);
 }
 
 /* The tail lock held: seq onto dev's list unless it is there already (a reader catching up
@@ -2100,14 +2112,14 @@ static int blocks_migrate(sqlite3 *db)
 
 /* A merge prepared on a reader's snapshot, without the writer's lock: the events in (lo, hi]
  * (first: the least of them, 0: none) encoded into blocks, built as the rows come in id order
- * (each device's open block in a map on dev), so memory holds encoded events only. */
+ * (each device's open block found through a map on dev), so memory holds encoded events only. */
 struct merge {
 	int64_t lo, hi, first;
 	struct mblk *blks;
 	size_t nb, cap;
 	struct mopen {
-		int64_t dev; /* 0: empty */
-		size_t blk;
+		int64_t dev;  /* 0: empty */
+		size_t blk1; /* 1 + the index of its open block in blks; 0: none yet */
 	} *open;
 	size_t ocap, oused;
 };
@@ -2120,47 +2132,13 @@ static void merge_free(struct merge *m)
 	free(m->open);
 }
 
-/* dev's open block in m->open, added (blk SIZE_MAX) when new; NULL: out of memory. */
-static struct mopen *merge_open(struct merge *m, int64_t dev)
-{
-	size_t j;
-
-	if ((m->oused + 1) * 2 > m->ocap) {
-		size_t ncap = m->ocap == 0 ? 4096 : m->ocap * 2;
-		struct mopen *no = calloc(ncap, sizeof(*no));
-
-		if (no == NULL)
-			return NULL;
-		for (size_t i = 0; i < m->ocap; i++) {
-			if (m->open[i].dev == 0)
-				continue;
-			j = tail_hash(m->open[i].dev, ncap);
-			while (no[j].dev != 0)
-				j = (j + 1) & (ncap - 1);
-			no[j] = m->open[i];
-		}
-		free(m->open);
-		m->open = no;
-		m->ocap = ncap;
-	}
-	j = tail_hash(dev, m->ocap);
-	while (m->open[j].dev != 0 && m->open[j].dev != dev)
-		j = (j + 1) & (m->ocap - 1);
-	if (m->open[j].dev == 0) {
-		m->open[j].dev = dev;
-		m->open[j].blk = SIZE_MAX;
-		m->oused++;
-	}
-	return &m->open[j];
-}
-
 static int merge_row(struct merge *m, int64_t dev, const struct evb_event *e)
 {
-	struct mopen *o = merge_open(m, dev);
+	struct mopen *o = devmap_slot((void **)&m->open, &m->ocap, &m->oused, sizeof(*m->open), dev, true);
 
 	if (o == NULL)
 		return DLOG_ENOMEM;
-	if (o->blk == SIZE_MAX || m->blks[o->blk].n == EVB_MAX) {
+	if (o->blk1 == 0 || m->blks[o->blk1 - 1].n == EVB_MAX) {
 		if (m->nb == m->cap) {
 			size_t ncap = m->cap == 0 ? 4096 : m->cap * 2;
 			struct mblk *nb = realloc(m->blks, ncap * sizeof(*nb));
@@ -2171,9 +2149,9 @@ static int merge_row(struct merge *m, int64_t dev, const struct evb_event *e)
 			m->cap = ncap;
 		}
 		memset(&m->blks[m->nb], 0, sizeof(m->blks[0]));
-		o->blk = m->nb++;
+		o->blk1 = ++m->nb;
 	}
-	return mblk_add(&m->blks[o->blk], dev, e);
+	return mblk_add(&m->blks[o->blk1 - 1], dev, e);
 }
 
 static int merge_read(struct ctx *c, struct conn *r, struct merge *m)
@@ -2273,7 +2251,8 @@ static int merge_apply(struct ctx *c, const struct merge *m)
 
 /* The merger: whenever merge_events have been appended since the last merge, they go into
  * new blocks of their devices (a device's last block is never rewritten: blocks of a few
- * events are fine). Readers drop the merged seqs from the tail as they see merged_seq move. */
+ * events are fine), and their seqs leave the tail. (Readers drop seqs that another process
+ * merged as they see merged_seq move.) */
 static void *merge_main(void *arg)
 {
 	struct ctx *c = arg;
@@ -2291,10 +2270,17 @@ static void *merge_main(void *arg)
 		rc = merge_prep(c, &m);
 		if (rc == 0 && m.hi > m.lo)
 			rc = merge_apply(c, &m);
-		if (rc == 0 && m.hi > m.lo)
+		if (rc == 0 && m.hi > m.lo) {
 			c->merged_seq = m.hi;
-		else if (rc < 0)
+			/* A reader whose snapshot predates the commit copied its part of the tail
+			 * when the snapshot started, under this lock; later ones see the blocks. */
+			pthread_mutex_lock(&c->tail.lock);
+			if (m.hi > c->tail.pruned)
+				tail_prune(&c->tail, m.hi);
+			pthread_mutex_unlock(&c->tail.lock);
+		} else if (rc < 0) {
 			dlog_log(DLOG_LOG_WARNING, "store: merging into device blocks: %s (retrying)", errmsg);
+		}
 		if (rc != 0 || m.hi == m.lo)
 			usleep(rc < 0 ? 1000000 : 50000);
 		merge_free(&m);
