@@ -541,6 +541,24 @@ static int64_t count_events(struct dlog_store *s, int64_t account)
 	return total;
 }
 
+/* The rows of qs's first page (limit 1000) for account, which must be its total_count too. */
+static int64_t rows_and_total(struct dlog_store *s, int64_t account, const char *filters)
+{
+	char qs[512];
+	struct dlog_query q;
+	bool more;
+	int64_t total = -1;
+	int rows = 0;
+
+	snprintf(qs, sizeof(qs), "%s&include=total_count&limit=1000", filters);
+	parse_ok(qs, DLOG_DIALECT_EVENTS, &q);
+	assert_int_equal(dlog_store_query(s, account, &q, count_cb, &rows, &more, &total), 0);
+	dlog_query_done(&q);
+	assert_false(more);
+	assert_int_equal(total, rows);
+	return total;
+}
+
 static void test_open_reopen(void **state)
 {
 	struct fixture *f = *state;
@@ -576,6 +594,18 @@ static void test_two_handles(void **state)
 	assert_int_equal(dlog_store_open(f->url, &other, err, sizeof(err)), 0);
 	load_model(f);
 	assert_int_equal(count_events(other, f->acc1), count_events(f->s, f->acc1));
+	/* SQLite: the events the first appended are in its tail only; the second reads them in */
+	for (size_t i = 0; i < 2; i++) { /* dev-a, dev-b: plain ids in a query string */
+		char qs[128];
+		int64_t want = 0;
+
+		for (size_t k = 0; k < nmodel; k++)
+			want += model[k].account == f->acc1 && strcmp(model[k].dev, devs[i]) == 0;
+		snprintf(qs, sizeof(qs), "device_id=%s", devs[i]);
+		assert_int_equal(rows_and_total(other, f->acc1, qs), want);
+		snprintf(qs, sizeof(qs), "device_id__in=%s,nosuch&event_type__neq=nosuch", devs[i]);
+		assert_int_equal(rows_and_total(other, f->acc1, qs), want);
+	}
 	dlog_store_close(other);
 }
 
