@@ -318,7 +318,7 @@ static __thread char errmsg[512];
 /* Events appended before the merger moves them into their devices' blocks
  * (dlog_store_set_merge_events); a merge takes DLOG_SQLITE_MERGE_EVENTS at most, or this if
  * larger. */
-static _Atomic int64_t merge_events = DLOG_SQLITE_MERGE_EVENTS;
+static int64_t merge_events = DLOG_SQLITE_MERGE_EVENTS; /* __atomic builtins */
 
 static void *merge_main(void *arg);
 static int tail_add(struct ctx *c, int64_t dev, int64_t seq);
