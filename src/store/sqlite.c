@@ -261,6 +261,27 @@ struct attrs_cache {
 	size_t cap, n;
 };
 
+/* A growing list of ids. */
+struct seqv {
+	int64_t *v;
+	size_t n, cap;
+};
+
+static int seqv_add(struct seqv *s, int64_t x)
+{
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 4;
+		int64_t *nv = realloc(s->v, nc * sizeof(int64_t));
+
+		if (nv == NULL)
+			return DLOG_ENOMEM;
+		s->v = nv;
+		s->cap = nc;
+	}
+	s->v[s->n++] = x;
+	return 0;
+}
+
 /* The tail: each device's events appended since the last merge into dev_blocks (merged_seq
  * in meta), as ascending seqs in memory. It stands in for an index on events(dev) over those
  * rows (docs/STORAGE.md, "SQLite: device blocks"). The writer adds a group's seqs before it
@@ -268,8 +289,7 @@ struct attrs_cache {
  * and keeps those the snapshot holds (merged_seq < seq <= last_seq, not expired). */
 struct tdev {
 	int64_t dev; /* 0: empty slot */
-	int64_t *seqs;
-	uint32_t n, cap;
+	struct seqv seqs;
 };
 
 struct tail_index {
@@ -1761,19 +1781,9 @@ static int tail_put(struct tail_index *t, int64_t dev, int64_t seq)
 
 	if (d == NULL)
 		return DLOG_ENOMEM;
-	if (d->n > 0 && d->seqs[d->n - 1] >= seq)
+	if (d->seqs.n > 0 && d->seqs.v[d->seqs.n - 1] >= seq)
 		return 0;
-	if (d->n == d->cap) {
-		uint32_t ncap = d->cap == 0 ? 4 : d->cap * 2;
-		int64_t *ns = realloc(d->seqs, ncap * sizeof(int64_t));
-
-		if (ns == NULL)
-			return DLOG_ENOMEM;
-		d->seqs = ns;
-		d->cap = ncap;
-	}
-	d->seqs[d->n++] = seq;
-	return 0;
+	return seqv_add(&d->seqs, seq);
 }
 
 /* wlock held: the open group's event (dev, seq), before its commit */
@@ -1821,8 +1831,8 @@ static void tail_undo(struct ctx *c, int64_t seq0)
 	for (size_t i = 0; i < t->nlog; i++) {
 		struct tdev *d = tail_slot(t, t->log[i], false);
 
-		while (d != NULL && d->n > 0 && d->seqs[d->n - 1] >= seq0)
-			d->n--;
+		while (d != NULL && d->seqs.n > 0 && d->seqs.v[d->seqs.n - 1] >= seq0)
+			d->seqs.n--;
 	}
 	pthread_mutex_unlock(&t->lock);
 }
@@ -1831,20 +1841,19 @@ static void tail_undo(struct ctx *c, int64_t seq0)
 static void tail_prune(struct tail_index *t, int64_t hi)
 {
 	for (size_t i = 0; i < t->cap; i++) {
-		struct tdev *d = &t->slots[i];
-		uint32_t k = 0;
+		struct seqv *q = &t->slots[i].seqs;
+		size_t k = 0;
 
-		if (d->dev == 0 || d->n == 0 || d->seqs[0] > hi)
+		if (t->slots[i].dev == 0 || q->n == 0 || q->v[0] > hi)
 			continue;
-		while (k < d->n && d->seqs[k] <= hi)
+		while (k < q->n && q->v[k] <= hi)
 			k++;
-		memmove(d->seqs, d->seqs + k, (d->n - k) * sizeof(int64_t));
-		d->n -= k;
-		if (d->n == 0) {
+		memmove(q->v, q->v + k, (q->n - k) * sizeof(int64_t));
+		q->n -= k;
+		if (q->n == 0) {
 			/* a device quiet since the merge keeps its slot only */
-			free(d->seqs);
-			d->seqs = NULL;
-			d->cap = 0;
+			free(q->v);
+			*q = (struct seqv){0};
 		}
 	}
 	t->pruned = hi;
@@ -1853,7 +1862,7 @@ static void tail_prune(struct tail_index *t, int64_t hi)
 static void tail_free(struct tail_index *t)
 {
 	for (size_t i = 0; i < t->cap; i++)
-		free(t->slots[i].seqs);
+		free(t->slots[i].seqs.v);
 	free(t->slots);
 	free(t->log);
 }
@@ -1894,27 +1903,6 @@ static int tail_load(struct ctx *c)
 		pthread_mutex_unlock(&c->tail.lock);
 	}
 	return rc;
-}
-
-/* A growing list of ids. */
-struct seqv {
-	int64_t *v;
-	size_t n, cap;
-};
-
-static int seqv_add(struct seqv *s, int64_t x)
-{
-	if (s->n == s->cap) {
-		size_t nc = s->cap ? s->cap * 2 : 256;
-		int64_t *nv = realloc(s->v, nc * sizeof(int64_t));
-
-		if (nv == NULL)
-			return DLOG_ENOMEM;
-		s->v = nv;
-		s->cap = nc;
-	}
-	s->v[s->n++] = x;
-	return 0;
 }
 
 /* What a reader's snapshot holds of the tail: seqs in (merged, last], none below live. */
@@ -1961,9 +1949,12 @@ static int tail_copy(struct tail_index *t, const struct tail_view *v, int64_t de
 	struct tdev *d = tail_slot(t, dev, false);
 	int rc = 0;
 
-	for (uint32_t k = 0; rc == 0 && d != NULL && k < d->n; k++)
-		if (d->seqs[k] > v->merged && d->seqs[k] <= v->last && d->seqs[k] >= v->live)
-			rc = seqv_add(out, d->seqs[k]);
+	for (size_t k = 0; rc == 0 && d != NULL && k < d->seqs.n; k++) {
+		int64_t seq = d->seqs.v[k];
+
+		if (seq > v->merged && seq <= v->last && seq >= v->live)
+			rc = seqv_add(out, seq);
+	}
 	return rc;
 }
 
