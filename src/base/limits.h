@@ -142,9 +142,9 @@
 /* The SQLite store's device blocks (sqlite.c, docs/STORAGE.md "SQLite: device blocks"): the
  * merger moves the events appended since its last merge into their devices' blocks once this
  * many have gathered (dlog_store_set_merge_events sets another number), and at most this
- * many, or that number when larger, in one merge. Each costs about 100 bytes of memory during
- * a merge and 8 in the tail (so ~50 MB and ~4 MB). Measured at 10M events: a merge every 512k
- * events left bulk ingest unchanged. */
+ * many, or that number when larger, in one merge. A merge holds its events encoded (~15-20
+ * bytes each with the blocks' bookkeeping) and the tail 8 bytes per event. Measured at 10M
+ * events (bench/RESULTS.md, runs 24-26): bulk ingest unchanged, RSS under it ~60 MB more. */
 #define DLOG_SQLITE_MERGE_EVENTS 524288
 /* A device or group filter with other terms reads the named devices' event ids from the tail
  * and the blocks and looks those rows up (sqlite.c, cand_*): up to this many per statement;

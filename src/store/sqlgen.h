@@ -97,6 +97,8 @@ void store__sqlite_cand_sql(struct sqlgen *g, int64_t account_id, const struct d
 			    const char *ids);
 void store__sqlite_cand_count_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
 				  const char *ids);
+/* At most n ids per statement (DLOG_SQLITE_CAND_MAX unless a test sets it lower). */
+void store__sqlite_set_cand_max(size_t n);
 /* Bind g's values to st (an SQLite statement prepared from g's SQL): 0 or DLOG_ESTORE. */
 struct sqlite3_stmt;
 int store__sqlite_bind(struct sqlite3_stmt *st, const struct sqlgen *g);

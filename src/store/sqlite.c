@@ -1867,6 +1867,13 @@ static void tail_free(struct tail_index *t)
 	free(t->log);
 }
 
+/* After a loop of sqlite3_step: 0 when it ran to SQLITE_DONE, the store's error for an SQLite
+ * one, else the loop's own (negative) code. */
+static int steps_end(int rc, sqlite3 *db, const char *what)
+{
+	return rc == SQLITE_DONE ? 0 : rc > 0 ? fail(rc, db, what) : rc;
+}
+
 /* The tail lock held: the committed events in (lo, hi] into the tail, in id order. */
 static int tail_read(struct tail_index *t, struct conn *cn, int64_t lo, int64_t hi)
 {
@@ -1880,11 +1887,7 @@ static int tail_read(struct tail_index *t, struct conn *cn, int64_t lo, int64_t 
 	while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		rc = tail_put(t, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
 	stmt_done(st);
-	if (rc == SQLITE_DONE)
-		rc = 0;
-	else if (rc > 0)
-		rc = fail(rc, cn->db, "tail");
-	return rc;
+	return steps_end(rc, cn->db, "tail");
 }
 
 /* At open: the events past merged_seq into the tail. */
@@ -2079,10 +2082,7 @@ static int blocks_migrate(sqlite3 *db)
 		if (rc == 0)
 			rc = mblk_add(&k, dev, &e);
 	}
-	if (rc == SQLITE_DONE)
-		rc = 0;
-	else if (rc > 0)
-		rc = fail(rc, db, "device blocks");
+	rc = steps_end(rc, db, "device blocks");
 	if (rc == 0 && k.n > 0)
 		rc = blk_insert(db, ins, &k);
 	dlog_buf_done(&k.body);
@@ -2175,11 +2175,7 @@ static int merge_read(struct ctx *c, struct conn *r, struct merge *m)
 		rc = merge_row(m, dev, &e);
 	}
 	stmt_done(st);
-	if (rc == SQLITE_DONE)
-		rc = 0;
-	else if (rc > 0)
-		rc = fail(rc, r->db, "merge");
-	return rc;
+	return steps_end(rc, r->db, "merge");
 }
 
 static int merge_prep(struct ctx *c, struct merge *m)
@@ -2940,7 +2936,7 @@ static int term_devices(struct conn *r, int64_t account_id, const struct dlog_te
 		while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
 			rc = seqv_add(devs, sqlite3_column_int64(st, 0));
 		sqlite3_reset(st);
-		rc = rc == SQLITE_DONE ? 0 : rc > 0 ? fail(rc, r->db, "devices") : rc;
+		rc = steps_end(rc, r->db, "devices");
 	}
 	if (st != NULL)
 		stmt_done(st);
@@ -3066,8 +3062,16 @@ static int cand_json(const struct seqv *ids, struct dlog_buf *json)
 	return rc;
 }
 
+/* DLOG_SQLITE_CAND_MAX; tests set less to reach the paths past it with a few events */
+static size_t cand_max = DLOG_SQLITE_CAND_MAX;
+
+void store__sqlite_set_cand_max(size_t n)
+{
+	cand_max = n < 1 ? 1 : n;
+}
+
 /* Gathering the named devices' event ids: the tail's were copied with the snapshot, the
- * blocks' are decoded here. Every DLOG_SQLITE_CAND_MAX ids, flush is called (a count adds
+ * blocks' are decoded here. Every cand_max ids, flush is called (a count adds
  * them up); without flush the gathering stops there and *over is set. */
 struct cand {
 	struct ctx *c;
@@ -3103,7 +3107,7 @@ static int cand_add(struct cand *k, int64_t seq)
 {
 	int rc = seqv_add(&k->ids, seq);
 
-	if (rc == 0 && k->ids.n >= DLOG_SQLITE_CAND_MAX) {
+	if (rc == 0 && k->ids.n >= cand_max) {
 		if (k->counting)
 			rc = cand_count(k);
 		else
@@ -3133,7 +3137,7 @@ static int cand_gather(struct cand *k, const struct seqv *devs, const struct seq
 				if (ev[j].seq >= live)
 					rc = cand_add(k, ev[j].seq);
 		}
-		rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : rc > 0 ? fail(rc, k->r->db, "device blocks") : rc;
+		rc = steps_end(rc, k->r->db, "device blocks");
 		sqlite3_reset(st);
 	}
 	if (st != NULL)
@@ -3142,7 +3146,7 @@ static int cand_gather(struct cand *k, const struct seqv *devs, const struct seq
 }
 
 /* A page (and its total) of a filter naming devices with t. *done false: the named devices
- * have more than DLOG_SQLITE_CAND_MAX events, the page is the caller's (a walk of the
+ * have more than cand_max events, the page is the caller's (a walk of the
  * account's ids), and only the total was taken here. */
 static int cand_query(struct ctx *c, struct conn *r, int64_t account_id, const struct dlog_query *q,
 		      const struct dlog_term *t, dlog_event_cb cb, void *arg, bool *has_more,
@@ -3154,7 +3158,7 @@ static int cand_query(struct ctx *c, struct conn *r, int64_t account_id, const s
 	int rc;
 
 	*done = false;
-	dlog_buf_init(&k.json, (size_t)24 * DLOG_SQLITE_CAND_MAX + 16);
+	dlog_buf_init(&k.json, 24 * cand_max + 16);
 	rc = tail_devices(c, r, account_id, t, &devs, &tail, &v);
 	if (rc == 0)
 		rc = cand_gather(&k, &devs, &tail, v.live);
@@ -3171,7 +3175,7 @@ static int cand_query(struct ctx *c, struct conn *r, int64_t account_id, const s
 	}
 	if (rc == 0 && q->include_total) {
 		if (k.over) {
-			/* again from the start, counting every DLOG_SQLITE_CAND_MAX */
+			/* again from the start, counting every cand_max */
 			k.ids.n = 0;
 			k.over = false;
 			k.counting = true;
