@@ -31,10 +31,11 @@ async function reloaded(table, action) {
 	}, [table, before]);
 }
 
+// The marker is cleared first, so a new document (page.goto) is waited for too.
 async function eventsLoaded(action) {
-	const gen = await page.evaluate(() => document.body.dataset.eventsLoaded || '');
+	await page.evaluate(() => { delete document.body.dataset.eventsLoaded; });
 	await action();
-	await page.waitForFunction((g) => (document.body.dataset.eventsLoaded || '') !== g, gen);
+	await page.waitForFunction(() => !!document.body.dataset.eventsLoaded);
 }
 
 async function deviceRows(table) {

@@ -14,15 +14,13 @@ async function since() {
 	return page.getAttribute('#events-count', 'data-since');
 }
 
-async function loadedGen() {
-	return page.evaluate(() => document.body.dataset.eventsLoaded || '');
-}
-
-// Run action, then wait until the events list has loaded again.
+// Run action, then wait until the events list has loaded again. The marker is cleared first:
+// after a page reload the new document has none until its list loaded, where waiting for a
+// different generation number returned at once (the new document's counter starts over).
 async function reload(action) {
-	const gen = await loadedGen();
+	await page.evaluate(() => { delete document.body.dataset.eventsLoaded; });
 	await action();
-	await page.waitForFunction((g) => (document.body.dataset.eventsLoaded || '') !== g, gen);
+	await page.waitForFunction(() => !!document.body.dataset.eventsLoaded);
 }
 
 async function rows(table = '#events-table') {
