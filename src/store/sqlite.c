@@ -2943,20 +2943,35 @@ static int term_devices(struct conn *r, int64_t account_id, const struct dlog_te
 	return rc;
 }
 
-/* Starts r's snapshot with the tail's view: the devices t names (devs) and their tail seqs. */
+/* Starts r's snapshot (r is in a transaction that has read nothing) with the tail's view: the
+ * devices t names (devs) and their tail seqs. The tail lock is held for the snapshot's start
+ * and for the copy, not over the devices' lookup; if a merge pruned seqs past the snapshot's
+ * merged_seq in between, the copy would miss them, so the snapshot starts over (rare). */
 static int tail_devices(struct ctx *c, struct conn *r, int64_t account_id, const struct dlog_term *t,
 			struct seqv *devs, struct seqv *seqs, struct tail_view *v)
 {
-	int rc;
+	for (;;) {
+		bool pruned;
+		int rc;
 
-	pthread_mutex_lock(&c->tail.lock);
-	rc = tail_begin(c, r, v);
-	if (rc == 0)
-		rc = term_devices(r, account_id, t, devs);
-	for (size_t i = 0; rc == 0 && i < devs->n; i++)
-		rc = tail_copy(&c->tail, v, devs->v[i], seqs);
-	pthread_mutex_unlock(&c->tail.lock);
-	return rc;
+		pthread_mutex_lock(&c->tail.lock);
+		rc = tail_begin(c, r, v);
+		pthread_mutex_unlock(&c->tail.lock);
+		devs->n = seqs->n = 0;
+		if (rc == 0)
+			rc = term_devices(r, account_id, t, devs);
+		if (rc != 0)
+			return rc;
+		pthread_mutex_lock(&c->tail.lock);
+		pruned = c->tail.pruned > v->merged;
+		for (size_t i = 0; rc == 0 && !pruned && i < devs->n; i++)
+			rc = tail_copy(&c->tail, v, devs->v[i], seqs);
+		pthread_mutex_unlock(&c->tail.lock);
+		if (rc != 0 || !pruned)
+			return rc;
+		if ((rc = exec_cached(r, "COMMIT")) != 0 || (rc = exec_cached(r, "BEGIN")) != 0)
+			return rc;
+	}
 }
 
 static int dev_page(struct ctx *c, struct conn *r, int64_t account_id, const struct dlog_query *q,
