@@ -302,6 +302,16 @@ struct tail_index {
 	int64_t pruned; /* seqs up to here were dropped: merged */
 };
 
+/* Reader connections, opened on demand and kept. */
+struct pool {
+	pthread_mutex_t lock;
+	bool mapped; /* its connections map the database file */
+	struct conn *all[MAX_READERS];
+	size_t n;
+	struct conn *free[MAX_READERS];
+	size_t nfree;
+};
+
 struct ctx {
 	char *path;
 	pthread_mutex_t wlock; /* serialises every write transaction on w */
@@ -312,11 +322,8 @@ struct ctx {
 	struct id_map rstrings, rdevices;    /* the readers' id -> text maps */
 	uint64_t next_seq;     /* guarded by wlock */
 	dlog_time last_created;
-	pthread_mutex_t plock; /* guards the reader pool */
-	struct conn *readers[MAX_READERS];
-	size_t nfree;
-	struct conn *free_readers[MAX_READERS];
-	size_t nreaders;
+	struct pool pages; /* readers of events and everything else: the file mapped */
+	struct pool points; /* one-row lookups (a request's key, an event by id): not mapped */
 	/* the checkpointer (see ckpt_main) */
 	pthread_t ckpt_thread;
 	bool ckpt_running, ckpt_stop;
@@ -347,6 +354,7 @@ static int tail_load(struct ctx *c);
 static void tail_free(struct tail_index *t);
 
 static void dict_forget(struct dict_cache *d);
+static void pool_close(struct pool *p);
 static void attrs_forget(struct attrs_cache *a);
 static void fold_free(struct dev_fold *f);
 static int id_map_init(struct id_map *m, size_t max);
@@ -488,8 +496,12 @@ static int exec(sqlite3 *db, const char *sql)
 	return rc == SQLITE_OK ? 0 : fail(rc, db, "exec");
 }
 
-static int conn_open(const char *path, bool create, struct conn *c)
+/* The writer creates the file; readers map it or not (see pool_get). */
+enum conn_kind { CONN_WRITER, CONN_MAPPED, CONN_READ };
+
+static int conn_open(const char *path, enum conn_kind kind, struct conn *c)
 {
+	bool create = kind == CONN_WRITER;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
 	int rc;
 
@@ -513,8 +525,9 @@ static int conn_open(const char *path, bool create, struct conn *c)
 			 "PRAGMA temp_store=MEMORY;");
 	if (rc == 0)
 		rc = exec(c->db, create ? "PRAGMA cache_size=" DLOG_SQLITE_WRITER_CACHE ";"
-				 : "PRAGMA cache_size=" DLOG_SQLITE_READER_CACHE ";"
-				   "PRAGMA mmap_size=" DLOG_SQLITE_MMAP ";");
+			 : kind == CONN_MAPPED ? "PRAGMA cache_size=" DLOG_SQLITE_READER_CACHE ";"
+						 "PRAGMA mmap_size=" DLOG_SQLITE_MMAP ";"
+					       : "PRAGMA cache_size=" DLOG_SQLITE_READER_CACHE ";");
 	if (rc != 0)
 		conn_close(c);
 	return rc;
@@ -738,7 +751,7 @@ static void *ckpt_main(void *arg)
 		c->ckpt_frames = 0;
 		pthread_mutex_unlock(&c->ckpt_lock);
 		if (!open)
-			open = conn_open(c->path, false, &cn) == 0;
+			open = conn_open(c->path, CONN_READ, &cn) == 0;
 		if (open && idle) {
 			int log = 0, copied = 0;
 			int rc = sqlite3_wal_checkpoint_v2(cn.db, NULL, SQLITE_CHECKPOINT_PASSIVE,
@@ -791,10 +804,8 @@ static void sqlite_close(void *vctx)
 		pthread_join(c->merge_thread, NULL);
 	}
 	ckpt_stop(c);
-	for (size_t i = 0; i < c->nreaders; i++) {
-		conn_close(c->readers[i]);
-		free(c->readers[i]);
-	}
+	pool_close(&c->pages);
+	pool_close(&c->points);
 	if (c->w.db != NULL) {
 		/* a clean close checkpoints the WAL into the main file */
 		conn_close(&c->w);
@@ -807,7 +818,6 @@ static void sqlite_close(void *vctx)
 	id_map_free(&c->rdevices);
 	tail_free(&c->tail);
 	pthread_mutex_destroy(&c->wlock);
-	pthread_mutex_destroy(&c->plock);
 	pthread_mutex_destroy(&c->ckpt_lock);
 	pthread_mutex_destroy(&c->tail.lock);
 	pthread_cond_destroy(&c->ckpt_cond);
@@ -835,7 +845,9 @@ static int sqlite_open(const char *path, void **out, char *errbuf, size_t errlen
 	if (c == NULL)
 		return DLOG_ENOMEM;
 	pthread_mutex_init(&c->wlock, NULL);
-	pthread_mutex_init(&c->plock, NULL);
+	pthread_mutex_init(&c->pages.lock, NULL);
+	pthread_mutex_init(&c->points.lock, NULL);
+	c->pages.mapped = true;
 	pthread_mutex_init(&c->ckpt_lock, NULL);
 	pthread_mutex_init(&c->tail.lock, NULL);
 	{
@@ -852,7 +864,7 @@ static int sqlite_open(const char *path, void **out, char *errbuf, size_t errlen
 		sqlite_close(c);
 		return DLOG_ENOMEM;
 	}
-	rc = conn_open(path, true, &c->w);
+	rc = conn_open(path, CONN_WRITER, &c->w);
 	if (rc == 0)
 		rc = migrate(c->w.db);
 	if (rc == 0)
@@ -884,17 +896,23 @@ static const char *sqlite_errmsg(void *vctx)
 	return errmsg;
 }
 
-/* ---- reader pool ---- */
+/* ---- reader pools ---- */
 
-static int reader_get(struct ctx *c, struct conn **out)
+/* A connection of p, opened when none is free. Every read transaction that follows another
+ * connection's commit makes SQLite drop a mapped connection's map of the whole file and map it
+ * again (pagerBeginReadTransaction), an munmap whose TLB shootdown reaches every thread of the
+ * process. Pages pay that for reading mapped rows without a copy; a one-row lookup (the
+ * request's access key, the event a single-event ingest answers with) reads a few pages and
+ * does not map (docs/STORAGE.md, "Reader connections"). */
+static int pool_get(struct ctx *c, struct pool *p, struct conn **out)
 {
 	struct conn *r = NULL;
 	int rc;
 
-	pthread_mutex_lock(&c->plock);
-	if (c->nfree > 0)
-		r = c->free_readers[--c->nfree];
-	pthread_mutex_unlock(&c->plock);
+	pthread_mutex_lock(&p->lock);
+	if (p->nfree > 0)
+		r = p->free[--p->nfree];
+	pthread_mutex_unlock(&p->lock);
 	if (r != NULL) {
 		*out = r;
 		return 0;
@@ -902,30 +920,50 @@ static int reader_get(struct ctx *c, struct conn **out)
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return DLOG_ENOMEM;
-	rc = conn_open(c->path, false, r);
+	rc = conn_open(c->path, p->mapped ? CONN_MAPPED : CONN_READ, r);
 	if (rc != 0) {
 		free(r);
 		return rc;
 	}
-	pthread_mutex_lock(&c->plock);
-	if (c->nreaders == MAX_READERS) {
-		pthread_mutex_unlock(&c->plock);
+	pthread_mutex_lock(&p->lock);
+	if (p->n == MAX_READERS) {
+		pthread_mutex_unlock(&p->lock);
 		conn_close(r);
 		free(r);
 		snprintf(errmsg, sizeof(errmsg), "too many concurrent readers");
 		return DLOG_EUNAVAIL;
 	}
-	c->readers[c->nreaders++] = r;
-	pthread_mutex_unlock(&c->plock);
+	p->all[p->n++] = r;
+	pthread_mutex_unlock(&p->lock);
 	*out = r;
 	return 0;
 }
 
+static void pool_put(struct pool *p, struct conn *r)
+{
+	pthread_mutex_lock(&p->lock);
+	p->free[p->nfree++] = r;
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void pool_close(struct pool *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		conn_close(p->all[i]);
+		free(p->all[i]);
+	}
+	p->n = p->nfree = 0;
+	pthread_mutex_destroy(&p->lock);
+}
+
+static int reader_get(struct ctx *c, struct conn **out)
+{
+	return pool_get(c, &c->pages, out);
+}
+
 static void reader_put(struct ctx *c, struct conn *r)
 {
-	pthread_mutex_lock(&c->plock);
-	c->free_readers[c->nfree++] = r;
-	pthread_mutex_unlock(&c->plock);
+	pool_put(&c->pages, r);
 }
 
 /* ---- small write helpers (called with wlock held) ---- */
@@ -1183,7 +1221,7 @@ static int sqlite_key_lookup(void *vctx, const char *key_id, struct dlog_key_inf
 	struct ctx *c = vctx;
 	struct conn *r;
 	sqlite3_stmt *st;
-	int rc = reader_get(c, &r);
+	int rc = pool_get(c, &c->points, &r);
 
 	if (rc != 0)
 		return rc;
@@ -1200,7 +1238,7 @@ static int sqlite_key_lookup(void *vctx, const char *key_id, struct dlog_key_inf
 		}
 		stmt_done(st);
 	}
-	reader_put(c, r);
+	pool_put(&c->points, r);
 	return rc;
 }
 
@@ -3270,7 +3308,7 @@ static int sqlite_get(void *vctx, int64_t account_id, const struct dlog_id *id, 
 	struct ctx *c = vctx;
 	struct conn *r;
 	sqlite3_stmt *st;
-	int rc = reader_get(c, &r);
+	int rc = pool_get(c, &c->points, &r);
 
 	if (rc != 0)
 		return rc;
@@ -3294,7 +3332,7 @@ static int sqlite_get(void *vctx, int64_t account_id, const struct dlog_id *id, 
 	}
 	stmt_done(st);
 out:
-	reader_put(c, r);
+	pool_put(&c->points, r);
 	return rc;
 }
 
