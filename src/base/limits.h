@@ -146,6 +146,12 @@
  * bytes each with the blocks' bookkeeping) and the tail 8 bytes per event. Measured at 10M
  * events (bench/RESULTS.md, runs 24-26): bulk ingest unchanged, RSS under it ~60 MB more. */
 #define DLOG_SQLITE_MERGE_EVENTS 524288
+/* Events appended before the merger puts them into the secondary indexes of the SQLite store
+ * (events(account_id), (account_id, code), (account_id, camp): partial, over indexed events;
+ * the newer ones are found through memory). At most DLOG_SQLITE_INDEX_MAX per step, which is
+ * one transaction under the writer's lock. */
+#define DLOG_SQLITE_INDEX_EVENTS 32768
+#define DLOG_SQLITE_INDEX_MAX 131072
 /* A device or group filter with other terms reads the named devices' event ids from the tail
  * and the blocks and looks those rows up (sqlite.c, cand_*): up to this many per statement;
  * a page over more walks the account's ids instead, a count takes them in runs of this. */

@@ -404,6 +404,17 @@ bool store__sqlite_walks(const struct dlog_query *q, const struct sqlite_narrow 
 	return true;
 }
 
+/* SQLite: does a query of q read the indexed events (through the partial indexes, "AND e.m")
+ * and the index tail (by id, from memory) apart? Unless a term names event ids, which find
+ * their rows by rowid, indexed or not. */
+bool store__sqlite_split(const struct dlog_query *q)
+{
+	for (size_t i = 0; i < q->nterms; i++)
+		if (columns[q->terms[i].field].kind == COL_ID && !negated(q->terms[i].op))
+			return false;
+	return true;
+}
+
 static bool narrows(const struct dlog_term *t)
 {
 	return (t->op == DLOG_OP_EQ || t->op == DLOG_OP_IN) &&

@@ -70,6 +70,8 @@ struct sqlite_narrow {
 	size_t n;
 	int64_t codes[DLOG_SQLITE_NARROW_CODES];
 };
+/* Whether SQLite reads q's indexed events and its index tail apart (sqlite.c). */
+bool store__sqlite_split(const struct dlog_query *q);
 bool store__sqlite_narrowable(const struct dlog_query *q);
 void store__sqlite_codes_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q);
 void store__sqlite_narrow_sql(struct sqlgen *g, const struct sqlite_narrow *nw);
@@ -97,8 +99,15 @@ void store__sqlite_cand_sql(struct sqlgen *g, int64_t account_id, const struct d
 			    const char *ids);
 void store__sqlite_cand_count_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
 				  const char *ids);
+/* The index tail's part of a page: of the ids (a JSON array), the rows the partial indexes do
+ * not hold yet (m = 0), every term applied, in the page's order. */
+void store__sqlite_tail_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+			    const char *ids);
 /* At most n ids per statement (DLOG_SQLITE_CAND_MAX unless a test sets it lower). */
 void store__sqlite_set_cand_max(size_t n);
+/* The index tail's ids are read in place when they span less than factor times their number
+ * (4; tests set 0 to look every one up by id). */
+void store__sqlite_set_tail_dense(int64_t factor);
 /* Bind g's values to st (an SQLite statement prepared from g's SQL): 0 or DLOG_ESTORE. */
 struct sqlite3_stmt;
 int store__sqlite_bind(struct sqlite3_stmt *st, const struct sqlgen *g);

@@ -167,6 +167,23 @@ static const char *const migrations[] = {
 	"CREATE TABLE dev_blocks(dev INTEGER NOT NULL, first_seq INTEGER NOT NULL,"
 	" n INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY(dev, first_seq)) WITHOUT ROWID;"
 	"INSERT INTO sqlite_stat1 VALUES ('dev_blocks', 'dev_blocks', '200000 2 1');",
+	/* 9: the index tail. The secondary indexes of events hold indexed events only (m = 1:
+	 * ids up to indexed_seq in meta); an append writes its row with m = 0 and touches none
+	 * of them, and the merger indexes the newer events in steps (index_apply). Until then
+	 * they are found through memory, like a device's newest events. Every existing event is
+	 * indexed: the column's default. */
+	"ALTER TABLE events ADD COLUMN m INTEGER NOT NULL DEFAULT 1;"
+	"INSERT OR REPLACE INTO meta VALUES('indexed_seq', (SELECT coalesce(max(seq), 0) FROM events));"
+	"DROP INDEX events_account;"
+	"CREATE INDEX events_account ON events(account_id) WHERE m;"
+	"DROP INDEX events_code;"
+	"CREATE INDEX events_code ON events(account_id, code) WHERE m;"
+	"DROP INDEX events_camp;"
+	"CREATE INDEX events_camp ON events(account_id, camp) WHERE camp IS NOT NULL AND m;"
+	"INSERT OR REPLACE INTO sqlite_stat1 VALUES ('events', 'events_account', '1000000 100000'),"
+	" ('events', 'events_code', '1000000 100000 3000'),"
+	" ('events', 'events_camp', '100000 10000 500');"
+	"ANALYZE sqlite_schema;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -284,22 +301,46 @@ static int seqv_add(struct seqv *s, int64_t x)
 
 /* The tail: each device's events appended since the last merge into dev_blocks (merged_seq
  * in meta), as ascending seqs in memory. It stands in for an index on events(dev) over those
- * rows (docs/STORAGE.md, "SQLite: device blocks"). The writer adds a group's seqs before it
- * commits; a reader copies its devices' seqs when its snapshot starts, under the same lock,
- * and keeps those the snapshot holds (merged_seq < seq <= last_seq, not expired). */
+ * rows (docs/STORAGE.md, "SQLite: device blocks"). Likewise each account's events appended
+ * since the last index step (indexed_seq in meta), listed per account, per (account, event
+ * type) and per (account, campaign): they stand in for the partial indexes events_account,
+ * events_code and events_camp, which hold indexed events only ("SQLite: the index tail").
+ * The writer adds a group's seqs before it commits; a reader copies the seqs it needs when
+ * its snapshot starts and keeps those the snapshot holds (past merged_seq or indexed_seq, up
+ * to last_seq, not expired). */
 struct tdev {
 	int64_t dev; /* 0: empty slot */
 	struct seqv seqs;
+};
+
+/* An account's list: b = TK_ALL for all its events, tk_code(code) for an event type's,
+ * tk_camp(camp) for a campaign's (string ids are positive). */
+struct tkey {
+	int64_t account; /* 0: empty slot */
+	int64_t b;
+	struct seqv seqs;
+};
+
+#define TK_ALL 0
+static int64_t tk_code(int64_t code) { return 2 * code; }
+static int64_t tk_camp(int64_t camp) { return 2 * camp + 1; }
+
+/* One event of the open group, for a rollback. */
+struct tlog {
+	int64_t dev, account, code, camp; /* camp 0: none */
 };
 
 struct tail_index {
 	pthread_mutex_t lock; /* guards everything below */
 	struct tdev *slots;   /* open addressing on dev; never shrinks */
 	size_t cap, used;
-	int64_t *log; /* devs of the open group's events, in order, for a rollback */
+	struct tkey *keys; /* open addressing on (account, b); never shrinks */
+	size_t kcap, kused;
+	struct tlog *log; /* the open group's events, in order */
 	size_t nlog, logcap;
-	int64_t known;  /* every committed seq up to here is in the tail (or merged) */
-	int64_t pruned; /* seqs up to here were dropped: merged */
+	int64_t known;   /* every committed seq up to here is in the tail (or merged) */
+	int64_t pruned;  /* device seqs up to here were dropped: merged */
+	int64_t ipruned; /* account seqs up to here were dropped: indexed */
 };
 
 /* Reader connections, opened on demand and kept. */
@@ -338,6 +379,7 @@ struct ctx {
 	pthread_t merge_thread;
 	bool merge_running, merge_stop; /* merge_stop: atomic */
 	int64_t merged_seq;             /* as the merger last saw it; its thread only */
+	int64_t indexed_seq;            /* likewise */
 };
 
 static __thread char errmsg[512];
@@ -348,7 +390,7 @@ static __thread char errmsg[512];
 static int64_t merge_events = DLOG_SQLITE_MERGE_EVENTS; /* __atomic builtins */
 
 static void *merge_main(void *arg);
-static int tail_add(struct ctx *c, int64_t dev, int64_t seq);
+static int tail_add(struct ctx *c, const struct tlog *e, int64_t seq);
 static void tail_undo(struct ctx *c, int64_t seq0);
 static int tail_load(struct ctx *c);
 static void tail_free(struct tail_index *t);
@@ -1618,8 +1660,8 @@ static int insert_event(struct ctx *c, int64_t account_id, const struct dlog_eve
 	if (rc == 0)
 		rc = conn_prepare(cn,
 				  "INSERT INTO events(seq, account_id, dev, ts, created, code, mtype,"
-				  " cat, descr, flags, camp, extra, idem, idem_hash)"
-				  " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+				  " cat, descr, flags, camp, extra, idem, idem_hash, m)"
+				  " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,0)",
 				  &st);
 	if (rc != 0)
 		return rc;
@@ -1651,8 +1693,11 @@ static int insert_event(struct ctx *c, int64_t account_id, const struct dlog_eve
 		fold_event(&c->fold, dev, e, (int64_t)res->id.seq, code, camp);
 	if (rc == 0 && e->campaign_id != NULL)
 		rc = update_campaign(cn, account_id, dev, e, (int64_t)res->id.seq, code, camp);
-	if (rc == 0)
-		rc = tail_add(c, dev, (int64_t)res->id.seq);
+	if (rc == 0) {
+		struct tlog t = {dev, account_id, code, camp};
+
+		rc = tail_add(c, &t, (int64_t)res->id.seq);
+	}
 	if (rc == 0)
 		c->next_seq++;
 	return rc;
@@ -1757,18 +1802,23 @@ static int set_last_seq(struct conn *cn, uint64_t seq)
 
 /* ---- the tail and the merger (docs/STORAGE.md, "SQLite: device blocks") ---- */
 
-static size_t tail_hash(int64_t dev, size_t cap)
+static size_t key_hash(const int64_t *key, size_t nk, size_t cap)
 {
-	return (size_t)((uint64_t)dev * 0x9E3779B97F4A7C15ull) & (cap - 1);
+	uint64_t h = (uint64_t)key[0] * 0x9E3779B97F4A7C15ull;
+
+	if (nk == 2)
+		h = (h ^ (uint64_t)key[1]) * 0xC2B2AE3D27D4EB4Full;
+	return (size_t)(h ^ (h >> 32)) & (cap - 1);
 }
 
-/* An open-addressed table of entries of esz bytes whose first member is an int64_t device id
- * (0: empty): dev's entry, added (zeroed but for the id) when add is set; NULL when absent or
+/* An open-addressed table of entries of esz bytes that start with nk int64_t keys (the first
+ * 0: empty): key's entry, added (zeroed but for the keys) when add is set; NULL when absent or
  * out of memory. Kept at most half full; never shrinks. */
-static void *devmap_slot(void **slots, size_t *cap, size_t *used, size_t esz, int64_t dev, bool add)
+static void *keymap_slot(void **slots, size_t *cap, size_t *used, size_t esz, const int64_t *key,
+			 size_t nk, bool add)
 {
 	char *t = *slots;
-	size_t j;
+	size_t kb = nk * sizeof(int64_t), j;
 
 	if (add && (*used + 1) * 2 > *cap) {
 		size_t ncap = *cap == 0 ? 1024 : *cap * 2;
@@ -1777,12 +1827,12 @@ static void *devmap_slot(void **slots, size_t *cap, size_t *used, size_t esz, in
 		if (nt == NULL)
 			return NULL;
 		for (size_t i = 0; i < *cap; i++) {
-			int64_t d;
+			int64_t k[2];
 
-			memcpy(&d, t + i * esz, sizeof(d));
-			if (d == 0)
+			memcpy(k, t + i * esz, kb);
+			if (k[0] == 0)
 				continue;
-			j = tail_hash(d, ncap);
+			j = key_hash(k, nk, ncap);
 			while (*(int64_t *)(void *)(nt + j * esz) != 0)
 				j = (j + 1) & (ncap - 1);
 			memcpy(nt + j * esz, t + i * esz, esz);
@@ -1793,16 +1843,21 @@ static void *devmap_slot(void **slots, size_t *cap, size_t *used, size_t esz, in
 	}
 	if (*cap == 0)
 		return NULL;
-	j = tail_hash(dev, *cap);
-	while (*(int64_t *)(void *)(t + j * esz) != 0 && *(int64_t *)(void *)(t + j * esz) != dev)
+	j = key_hash(key, nk, *cap);
+	while (*(int64_t *)(void *)(t + j * esz) != 0 && memcmp(t + j * esz, key, kb) != 0)
 		j = (j + 1) & (*cap - 1);
 	if (*(int64_t *)(void *)(t + j * esz) == 0) {
 		if (!add)
 			return NULL;
-		*(int64_t *)(void *)(t + j * esz) = dev;
+		memcpy(t + j * esz, key, kb);
 		++*used;
 	}
 	return t + j * esz;
+}
+
+static void *devmap_slot(void **slots, size_t *cap, size_t *used, size_t esz, int64_t dev, bool add)
+{
+	return keymap_slot(slots, cap, used, esz, &dev, 1, add);
 }
 
 /* The tail lock held: dev's entry, added when add is set (NULL when absent or out of memory). */
@@ -1811,21 +1866,44 @@ static struct tdev *tail_slot(struct tail_index *t, int64_t dev, bool add)
 	return devmap_slot((void **)&t->slots, &t->cap, &t->used, sizeof(*t->slots), dev, add);
 }
 
-/* The tail lock held: seq onto dev's list unless it is there already (a reader catching up
- * may meet seqs this process's writer added). */
-static int tail_put(struct tail_index *t, int64_t dev, int64_t seq)
+/* The same for an account's list b. */
+static struct tkey *tail_key(struct tail_index *t, int64_t account, int64_t b, bool add)
 {
-	struct tdev *d = tail_slot(t, dev, true);
+	int64_t key[2] = {account, b};
 
-	if (d == NULL)
-		return DLOG_ENOMEM;
-	if (d->seqs.n > 0 && d->seqs.v[d->seqs.n - 1] >= seq)
-		return 0;
-	return seqv_add(&d->seqs, seq);
+	return keymap_slot((void **)&t->keys, &t->kcap, &t->kused, sizeof(*t->keys), key, 2, add);
 }
 
-/* wlock held: the open group's event (dev, seq), before its commit */
-static int tail_add(struct ctx *c, int64_t dev, int64_t seq)
+/* seq onto the list unless it is there already (a reader catching up may meet seqs this
+ * process's writer added). */
+static int seqs_put(struct seqv *q, int64_t seq)
+{
+	if (q->n > 0 && q->v[q->n - 1] >= seq)
+		return 0;
+	return seqv_add(q, seq);
+}
+
+/* The tail lock held: the event seq on every list it belongs to that still takes it. */
+static int tail_put(struct tail_index *t, const struct tlog *e, int64_t seq)
+{
+	int64_t b[3] = {TK_ALL, tk_code(e->code), tk_camp(e->camp)};
+	int rc = 0;
+
+	if (seq > t->pruned) {
+		struct tdev *d = tail_slot(t, e->dev, true);
+
+		rc = d == NULL ? DLOG_ENOMEM : seqs_put(&d->seqs, seq);
+	}
+	for (int i = 0; rc == 0 && seq > t->ipruned && i < (e->camp != 0 ? 3 : 2); i++) {
+		struct tkey *k = tail_key(t, e->account, b[i], true);
+
+		rc = k == NULL ? DLOG_ENOMEM : seqs_put(&k->seqs, seq);
+	}
+	return rc;
+}
+
+/* wlock held: the open group's event e with its seq, before its commit */
+static int tail_add(struct ctx *c, const struct tlog *e, int64_t seq)
 {
 	struct tail_index *t = &c->tail;
 	int rc = 0;
@@ -1833,7 +1911,7 @@ static int tail_add(struct ctx *c, int64_t dev, int64_t seq)
 	pthread_mutex_lock(&t->lock);
 	if (t->nlog == t->logcap) {
 		size_t ncap = t->logcap == 0 ? 1024 : t->logcap * 2;
-		int64_t *nl = realloc(t->log, ncap * sizeof(int64_t));
+		struct tlog *nl = realloc(t->log, ncap * sizeof(*nl));
 
 		if (nl == NULL)
 			rc = DLOG_ENOMEM;
@@ -1843,9 +1921,9 @@ static int tail_add(struct ctx *c, int64_t dev, int64_t seq)
 		}
 	}
 	if (rc == 0)
-		rc = tail_put(t, dev, seq);
+		rc = tail_put(t, e, seq);
 	if (rc == 0)
-		t->log[t->nlog++] = dev;
+		t->log[t->nlog++] = *e;
 	pthread_mutex_unlock(&t->lock);
 	return rc;
 }
@@ -1860,6 +1938,12 @@ static void tail_group(struct ctx *c, bool after_commit)
 	pthread_mutex_unlock(&c->tail.lock);
 }
 
+static void seqs_undo(struct seqv *q, int64_t seq0)
+{
+	while (q->n > 0 && q->v[q->n - 1] >= seq0)
+		q->n--;
+}
+
 /* wlock held: the group's seqs from seq0 on were rolled back */
 static void tail_undo(struct ctx *c, int64_t seq0)
 {
@@ -1867,41 +1951,66 @@ static void tail_undo(struct ctx *c, int64_t seq0)
 
 	pthread_mutex_lock(&t->lock);
 	for (size_t i = 0; i < t->nlog; i++) {
-		struct tdev *d = tail_slot(t, t->log[i], false);
+		const struct tlog *e = &t->log[i];
+		int64_t b[3] = {TK_ALL, tk_code(e->code), tk_camp(e->camp)};
+		struct tdev *d = tail_slot(t, e->dev, false);
 
-		while (d != NULL && d->seqs.n > 0 && d->seqs.v[d->seqs.n - 1] >= seq0)
-			d->seqs.n--;
+		if (d != NULL)
+			seqs_undo(&d->seqs, seq0);
+		for (int k = 0; k < 3; k++) {
+			struct tkey *l = tail_key(t, e->account, b[k], false);
+
+			if (l != NULL)
+				seqs_undo(&l->seqs, seq0);
+		}
 	}
 	pthread_mutex_unlock(&t->lock);
 }
 
-/* The tail lock held: drop the seqs up to hi (merged into blocks) */
+/* The seqs up to hi off the front of q; an emptied list frees its memory (a device or an
+ * event type quiet since keeps its slot only). */
+static void seqs_prune(struct seqv *q, int64_t hi)
+{
+	size_t k = 0;
+
+	if (q->n == 0 || q->v[0] > hi)
+		return;
+	while (k < q->n && q->v[k] <= hi)
+		k++;
+	memmove(q->v, q->v + k, (q->n - k) * sizeof(int64_t));
+	q->n -= k;
+	if (q->n == 0) {
+		free(q->v);
+		*q = (struct seqv){0};
+	}
+}
+
+/* The tail lock held: drop the device seqs up to hi (merged into blocks) */
 static void tail_prune(struct tail_index *t, int64_t hi)
 {
-	for (size_t i = 0; i < t->cap; i++) {
-		struct seqv *q = &t->slots[i].seqs;
-		size_t k = 0;
-
-		if (t->slots[i].dev == 0 || q->n == 0 || q->v[0] > hi)
-			continue;
-		while (k < q->n && q->v[k] <= hi)
-			k++;
-		memmove(q->v, q->v + k, (q->n - k) * sizeof(int64_t));
-		q->n -= k;
-		if (q->n == 0) {
-			/* a device quiet since the merge keeps its slot only */
-			free(q->v);
-			*q = (struct seqv){0};
-		}
-	}
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->slots[i].dev != 0)
+			seqs_prune(&t->slots[i].seqs, hi);
 	t->pruned = hi;
+}
+
+/* The tail lock held: drop the account seqs up to hi (in the indexes now) */
+static void tail_iprune(struct tail_index *t, int64_t hi)
+{
+	for (size_t i = 0; i < t->kcap; i++)
+		if (t->keys[i].account != 0)
+			seqs_prune(&t->keys[i].seqs, hi);
+	t->ipruned = hi;
 }
 
 static void tail_free(struct tail_index *t)
 {
 	for (size_t i = 0; i < t->cap; i++)
 		free(t->slots[i].seqs.v);
+	for (size_t i = 0; i < t->kcap; i++)
+		free(t->keys[i].seqs.v);
 	free(t->slots);
+	free(t->keys);
 	free(t->log);
 }
 
@@ -1916,49 +2025,62 @@ static int steps_end(int rc, sqlite3 *db, const char *what)
 static int tail_read(struct tail_index *t, struct conn *cn, int64_t lo, int64_t hi)
 {
 	sqlite3_stmt *st;
-	int rc = conn_prepare(cn, "SELECT dev, seq FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq", &st);
+	int rc = conn_prepare(cn, "SELECT dev, seq, account_id, code, coalesce(camp, 0) FROM events"
+				  " WHERE seq > ?1 AND seq <= ?2 ORDER BY seq", &st);
 
 	if (rc != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, lo);
 	sqlite3_bind_int64(st, 2, hi);
-	while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-		rc = tail_put(t, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
+	while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct tlog e = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 2),
+				 sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4)};
+
+		rc = tail_put(t, &e, sqlite3_column_int64(st, 1));
+	}
 	stmt_done(st);
 	return steps_end(rc, cn->db, "tail");
 }
 
-/* At open: the events past merged_seq into the tail. */
+#define META_MERGED "coalesce((SELECT value FROM meta WHERE key = 'merged_seq'), 0)"
+#define META_INDEXED "coalesce((SELECT value FROM meta WHERE key = 'indexed_seq'), 0)"
+
+/* At open: the events past merged_seq or indexed_seq into the tail. */
 static int tail_load(struct ctx *c)
 {
-	int64_t merged = 0;
-	int rc = pragma_int(c->w.db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'merged_seq'), 0)",
-			    &merged);
+	int64_t merged = 0, indexed = 0;
+	int rc = pragma_int(c->w.db, "SELECT " META_MERGED, &merged);
 
+	if (rc == 0)
+		rc = pragma_int(c->w.db, "SELECT " META_INDEXED, &indexed);
 	c->merged_seq = merged;
+	c->indexed_seq = indexed;
 	c->tail.pruned = merged;
+	c->tail.ipruned = indexed;
 	c->tail.known = (int64_t)c->next_seq - 1;
 	if (rc == 0) {
 		pthread_mutex_lock(&c->tail.lock);
-		rc = tail_read(&c->tail, &c->w, merged, c->tail.known);
+		rc = tail_read(&c->tail, &c->w, merged < indexed ? merged : indexed, c->tail.known);
 		pthread_mutex_unlock(&c->tail.lock);
 	}
 	return rc;
 }
 
-/* What a reader's snapshot holds of the tail: seqs in (merged, last], none below live. */
+/* What a reader's snapshot holds of the tail: device seqs in (merged, last], account seqs in
+ * (indexed, last], none below live. */
 struct tail_view {
-	int64_t merged, last, live;
+	int64_t merged, indexed, last, live;
 };
 
-/* The tail lock held, r in a transaction that has not read yet: starts its snapshot and brings
- * the tail up to it. Events another process committed are read in (a second instance on the
- * same file); seqs a merge committed since are dropped. */
+/* The tail lock held, r in a transaction: starts its snapshot if it has not (a reader that
+ * read before may find seqs pruned since: see tail_devices) and brings the tail up to it.
+ * Events another process committed are read in (a second instance on the same file); seqs a
+ * merge or an index step committed since are dropped. */
 static int tail_begin(struct ctx *c, struct conn *r, struct tail_view *v)
 {
 	struct tail_index *t = &c->tail;
 	sqlite3_stmt *st;
-	int rc = conn_prepare(r, "SELECT coalesce((SELECT value FROM meta WHERE key = 'merged_seq'), 0),"
+	int rc = conn_prepare(r, "SELECT " META_MERGED ", " META_INDEXED ","
 				 " coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0),"
 				 " (SELECT min(seq) FROM events)", &st);
 
@@ -1967,8 +2089,9 @@ static int tail_begin(struct ctx *c, struct conn *r, struct tail_view *v)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		v->merged = sqlite3_column_int64(st, 0);
-		v->last = sqlite3_column_int64(st, 1);
-		v->live = sqlite3_column_type(st, 2) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(st, 2);
+		v->indexed = sqlite3_column_int64(st, 1);
+		v->last = sqlite3_column_int64(st, 2);
+		v->live = sqlite3_column_type(st, 3) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(st, 3);
 		rc = 0;
 	} else {
 		rc = fail(rc, r->db, "tail");
@@ -1976,10 +2099,28 @@ static int tail_begin(struct ctx *c, struct conn *r, struct tail_view *v)
 	stmt_done(st);
 	if (rc == 0 && v->merged > t->pruned)
 		tail_prune(t, v->merged);
+	if (rc == 0 && v->indexed > t->ipruned)
+		tail_iprune(t, v->indexed);
 	if (rc == 0 && v->last > t->known) {
-		rc = tail_read(t, r, t->known > v->merged ? t->known : v->merged, v->last);
+		int64_t lo = v->merged < v->indexed ? v->merged : v->indexed;
+
+		rc = tail_read(t, r, t->known > lo ? t->known : lo, v->last);
 		if (rc == 0)
 			t->known = v->last;
+	}
+	return rc;
+}
+
+static int seqs_copy(const struct seqv *q, int64_t above, const struct tail_view *v,
+		     struct seqv *out)
+{
+	int rc = 0;
+
+	for (size_t k = 0; rc == 0 && k < q->n; k++) {
+		int64_t seq = q->v[k];
+
+		if (seq > above && seq <= v->last && seq >= v->live)
+			rc = seqv_add(out, seq);
 	}
 	return rc;
 }
@@ -1988,13 +2129,33 @@ static int tail_begin(struct ctx *c, struct conn *r, struct tail_view *v)
 static int tail_copy(struct tail_index *t, const struct tail_view *v, int64_t dev, struct seqv *out)
 {
 	struct tdev *d = tail_slot(t, dev, false);
+
+	return d == NULL ? 0 : seqs_copy(&d->seqs, v->merged, v, out);
+}
+
+/* The tail lock held: the seqs of the account's list b, appended to out. */
+static int tail_copy_key(struct tail_index *t, int64_t account, int64_t b, struct seqv *out)
+{
+	struct tkey *k = tail_key(t, account, b, false);
 	int rc = 0;
 
-	for (size_t k = 0; rc == 0 && d != NULL && k < d->seqs.n; k++) {
-		int64_t seq = d->seqs.v[k];
+	for (size_t i = 0; rc == 0 && k != NULL && i < k->seqs.n; i++)
+		rc = seqv_add(out, k->seqs.v[i]);
+	return rc;
+}
 
-		if (seq > v->merged && seq <= v->last && seq >= v->live)
-			rc = seqv_add(out, seq);
+/* The tail lock held, r in a transaction that has read nothing: starts its snapshot and
+ * reads in the events another process committed (a second instance on the same file). */
+static int tail_start(struct ctx *c, struct conn *r)
+{
+	struct tail_index *t = &c->tail;
+	int64_t last = 0;
+	int rc = pragma_int(r->db, "SELECT coalesce(max(seq), 0) FROM events", &last);
+
+	if (rc == 0 && last > t->known) {
+		rc = tail_read(t, r, t->known, last);
+		if (rc == 0)
+			t->known = last;
 	}
 	return rc;
 }
@@ -2274,10 +2435,52 @@ static int merge_apply(struct ctx *c, const struct merge *m)
 	return rc;
 }
 
-/* The merger: whenever merge_events have been appended since the last merge, they go into
- * new blocks of their devices (a device's last block is never rewritten: blocks of a few
- * events are fine), and their seqs leave the tail. (Readers drop seqs that another process
- * merged as they see merged_seq move.) */
+/* Under the writer's lock: the events past indexed_seq (at most DLOG_SQLITE_INDEX_MAX) into
+ * the partial indexes, and indexed_seq moved past them, in one transaction. Their rows are
+ * rewritten with m = 1, in id order, and their index entries go in at each account's,
+ * event type's and campaign's end of the indexes: a few leaves per key, where appends
+ * wrote one leaf per event ("SQLite: the index tail"). *hi: indexed_seq after it. */
+static int index_apply(struct ctx *c, int64_t *hi)
+{
+	sqlite3_stmt *st;
+	int64_t lo = 0, last = 0;
+	int rc;
+
+	*hi = 0;
+	pthread_mutex_lock(&c->wlock);
+	rc = exec_cached(&c->w, "BEGIN IMMEDIATE");
+	if (rc == 0)
+		rc = pragma_int(c->w.db, "SELECT " META_INDEXED, &lo);
+	if (rc == 0)
+		rc = pragma_int(c->w.db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0)",
+				&last);
+	if (rc == 0)
+		*hi = last - lo > DLOG_SQLITE_INDEX_MAX ? lo + DLOG_SQLITE_INDEX_MAX : last;
+	if (rc == 0 && *hi > lo &&
+	    (rc = conn_prepare(&c->w, "UPDATE events SET m = 1 WHERE seq > ?1 AND seq <= ?2", &st)) == 0) {
+		sqlite3_bind_int64(st, 1, lo);
+		sqlite3_bind_int64(st, 2, *hi);
+		rc = step_done(&c->w, st, "index step");
+	}
+	if (rc == 0 && *hi > lo &&
+	    (rc = conn_prepare(&c->w, "INSERT OR REPLACE INTO meta VALUES('indexed_seq', ?1)", &st)) == 0) {
+		sqlite3_bind_int64(st, 1, *hi);
+		rc = step_done(&c->w, st, "indexed_seq");
+	}
+	if (rc == 0)
+		rc = exec_cached(&c->w, "COMMIT");
+	if (rc != 0)
+		sqlite3_exec(c->w.db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
+/* The merger, every 50 ms: once DLOG_SQLITE_INDEX_EVENTS have been appended since the last
+ * index step (or merge_events, when fewer), they go into the partial indexes; once
+ * merge_events have been appended since the last merge, they go into new blocks of their
+ * devices (a device's last block is never rewritten: blocks of a few events are fine).
+ * Either way their seqs then leave the tail. (Readers drop seqs that another process
+ * indexed or merged as they see indexed_seq or merged_seq move.) */
 static void *merge_main(void *arg)
 {
 	struct ctx *c = arg;
@@ -2285,30 +2488,50 @@ static void *merge_main(void *arg)
 	while (!__atomic_load_n(&c->merge_stop, __ATOMIC_ACQUIRE)) {
 		struct merge m = {0};
 		int64_t most = __atomic_load_n(&merge_events, __ATOMIC_RELAXED);
-		int rc;
-
+		int64_t step = most < DLOG_SQLITE_INDEX_EVENTS ? most : DLOG_SQLITE_INDEX_EVENTS;
 		/* next_seq is the writer's; a stale read only moves a check by 50 ms */
-		if ((int64_t)__atomic_load_n(&c->next_seq, __ATOMIC_RELAXED) - 1 - c->merged_seq < most) {
-			usleep(50000);
-			continue;
+		int64_t last = (int64_t)__atomic_load_n(&c->next_seq, __ATOMIC_RELAXED) - 1;
+		bool worked = false;
+		int rc = 0;
+
+		if (last - c->indexed_seq >= step) {
+			int64_t hi = 0;
+
+			rc = index_apply(c, &hi);
+			if (rc == 0 && hi > c->indexed_seq) {
+				worked = true;
+				c->indexed_seq = hi;
+				pthread_mutex_lock(&c->tail.lock);
+				if (hi > c->tail.ipruned)
+					tail_iprune(&c->tail, hi);
+				pthread_mutex_unlock(&c->tail.lock);
+			} else if (rc != 0) {
+				dlog_log(DLOG_LOG_WARNING, "store: indexing appended events: %s (retrying)",
+					 errmsg);
+			}
 		}
-		rc = merge_prep(c, &m);
-		if (rc == 0 && m.hi > m.lo)
-			rc = merge_apply(c, &m);
-		if (rc == 0 && m.hi > m.lo) {
-			c->merged_seq = m.hi;
-			/* A reader whose snapshot predates the commit copied its part of the tail
-			 * when the snapshot started, under this lock; later ones see the blocks. */
-			pthread_mutex_lock(&c->tail.lock);
-			if (m.hi > c->tail.pruned)
-				tail_prune(&c->tail, m.hi);
-			pthread_mutex_unlock(&c->tail.lock);
-		} else if (rc < 0) {
-			dlog_log(DLOG_LOG_WARNING, "store: merging into device blocks: %s (retrying)", errmsg);
+		if (rc == 0 && last - c->merged_seq >= most) {
+			rc = merge_prep(c, &m);
+			if (rc == 0 && m.hi > m.lo)
+				rc = merge_apply(c, &m);
+			if (rc == 0 && m.hi > m.lo) {
+				worked = true;
+				c->merged_seq = m.hi;
+				/* A reader whose snapshot predates the commit copied its part of the
+				 * tail when the snapshot started, under this lock; later ones see the
+				 * blocks. */
+				pthread_mutex_lock(&c->tail.lock);
+				if (m.hi > c->tail.pruned)
+					tail_prune(&c->tail, m.hi);
+				pthread_mutex_unlock(&c->tail.lock);
+			} else if (rc < 0) {
+				dlog_log(DLOG_LOG_WARNING, "store: merging into device blocks: %s (retrying)",
+					 errmsg);
+			}
+			merge_free(&m);
 		}
-		if (rc != 0 || m.hi == m.lo)
+		if (!worked)
 			usleep(rc < 0 ? 1000000 : 50000);
-		merge_free(&m);
 	}
 	return NULL;
 }
@@ -2522,6 +2745,14 @@ static const char *id_text(struct ctx *c, struct conn *r, int col, int64_t id)
 	"SELECT e.seq, e.created, e.ts, e.dev, e.code, e.mtype, e.cat, e.descr, e.flags, e.camp,"   \
 	" e.extra, e.idem FROM events e"
 
+/* The indexed events only, when q reads them apart from the index tail: the term that lets
+ * the planner use the partial indexes (they hold the rows with m = 1). */
+static void merged_only(struct sqlgen *g, const struct dlog_query *q)
+{
+	if (store__sqlite_split(q))
+		store__sql(g, " AND e.m");
+}
+
 void store__sqlite_page_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
 			    const struct sqlite_narrow *nw)
 {
@@ -2533,6 +2764,7 @@ void store__sqlite_page_sql(struct sqlgen *g, int64_t account_id, const struct d
 					       : EVENT_SELECT " WHERE ");
 	store__sql_where(g, account_id, q, true);
 	store__sqlite_narrow_sql(g, nw);
+	merged_only(g, q);
 	/* LIMIT is a literal so the statement text repeats per page size and stays cached */
 	snprintf(tail, sizeof(tail), " ORDER BY e.seq %s LIMIT %d",
 		 q->order == DLOG_ORDER_DESC ? "DESC" : "ASC", q->limit + 1);
@@ -2549,6 +2781,7 @@ void store__sqlite_zone_page_sql(struct sqlgen *g, int64_t account_id, const str
 	store__sql(g, dense ? EVENT_SELECT " NOT INDEXED WHERE " : EVENT_SELECT " WHERE ");
 	g->zoned = true; /* the zone's own bounds follow */
 	store__sql_where(g, account_id, q, true);
+	merged_only(g, q);
 	store__sql(g, " AND e.seq >= ");
 	store__sql_int(g, 0);
 	store__sql(g, " AND e.seq <= ");
@@ -2572,6 +2805,7 @@ void store__sqlite_count_sql(struct sqlgen *g, int64_t account_id, const struct 
 				      : "SELECT count(*) FROM events e WHERE ");
 		store__sql_where(g, account_id, q, false);
 		store__sqlite_narrow_sql(g, nw);
+		merged_only(g, q);
 	}
 }
 
@@ -2732,13 +2966,14 @@ static int count_rows(struct conn *r, int64_t account_id, const struct dlog_quer
 	return rc;
 }
 
-/* Events of the account, up to max + 1, counted along events(account_id, code). */
+/* Indexed events of the account, up to max + 1, counted along events(account_id, code) (the
+ * index tail's few are left out: this only weighs narrowing). */
 static int code_events(struct conn *r, int64_t account_id, int64_t code, int64_t max,
 		       int64_t *n)
 {
 	sqlite3_stmt *st;
 	int rc = conn_prepare(r, "SELECT count(*) FROM (SELECT 1 FROM events"
-				 " WHERE account_id = ?1 AND code = ?2 LIMIT ?3)",
+				 " WHERE account_id = ?1 AND code = ?2 AND m LIMIT ?3)",
 			      &st);
 
 	if (rc != 0)
@@ -3070,46 +3305,65 @@ const struct dlog_term *store__sqlite_device_source(const struct dlog_query *q)
 	return NULL;
 }
 
+/* unindexed: of the ids, the rows not in the indexes yet (m = 0): the index tail's part */
 static void cand_from(struct sqlgen *g, int64_t account_id, const struct dlog_query *q, const char *ids,
-		      bool with_after)
+		      bool with_after, bool unindexed)
 {
 	store__sql_where(g, account_id, q, with_after);
 	store__sql(g, " AND e.seq IN (SELECT value FROM json_each(");
 	store__sql_text(g, ids);
-	store__sql(g, "))");
+	store__sql(g, unindexed ? ")) AND NOT e.m" : "))");
 }
 
-void store__sqlite_cand_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
-			    const char *ids)
+static void cand_page(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+		      const char *ids, bool unindexed)
 {
 	char tail[64];
 
 	store__sqlgen_init(g, SQL_STYLE_SQLITE);
 	/* NOT INDEXED: the ids are the way in, whatever the planner guesses of the terms */
 	store__sql(g, EVENT_SELECT " NOT INDEXED WHERE ");
-	cand_from(g, account_id, q, ids, true);
+	cand_from(g, account_id, q, ids, true, unindexed);
 	snprintf(tail, sizeof(tail), " ORDER BY e.seq %s LIMIT %d",
 		 q->order == DLOG_ORDER_DESC ? "DESC" : "ASC", q->limit + 1);
 	store__sql(g, tail);
 }
 
-void store__sqlite_cand_count_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
-				  const char *ids)
+static void cand_total(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+		       const char *ids, bool unindexed)
 {
 	store__sqlgen_init(g, SQL_STYLE_SQLITE);
 	store__sql(g, "SELECT count(*) FROM events e NOT INDEXED WHERE ");
-	cand_from(g, account_id, q, ids, false);
+	cand_from(g, account_id, q, ids, false, unindexed);
+}
+
+void store__sqlite_cand_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+			    const char *ids)
+{
+	cand_page(g, account_id, q, ids, false);
+}
+
+void store__sqlite_cand_count_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+				  const char *ids)
+{
+	cand_total(g, account_id, q, ids, false);
+}
+
+void store__sqlite_tail_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+			    const char *ids)
+{
+	cand_page(g, account_id, q, ids, true);
 }
 
 /* The ids as a JSON array (json_each reads it), into json. */
-static int cand_json(const struct seqv *ids, struct dlog_buf *json)
+static int cand_json(const int64_t *ids, size_t n, struct dlog_buf *json)
 {
 	int rc;
 
 	dlog_buf_reset(json);
 	rc = dlog_buf_addc(json, '[');
-	for (size_t i = 0; rc == 0 && i < ids->n; i++)
-		rc = dlog_buf_printf(json, i == 0 ? "%lld" : ",%lld", (long long)ids->v[i]);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = dlog_buf_printf(json, i == 0 ? "%lld" : ",%lld", (long long)ids[i]);
 	if (rc == 0)
 		rc = dlog_buf_addc(json, ']');
 	return rc;
@@ -3135,6 +3389,7 @@ struct cand {
 	struct dlog_buf json;
 	int64_t count; /* the count's sum so far */
 	bool counting, over;
+	bool unindexed; /* the index tail's ids: count the rows not indexed yet only */
 };
 
 static int cand_count(struct cand *k)
@@ -3142,11 +3397,11 @@ static int cand_count(struct cand *k)
 	struct sqlgen g;
 	sqlite3_stmt *st;
 	int64_t n = 0;
-	int rc = cand_json(&k->ids, &k->json);
+	int rc = cand_json(k->ids.v, k->ids.n, &k->json);
 
 	if (rc != 0)
 		return rc;
-	store__sqlite_cand_count_sql(&g, k->account_id, k->q, k->json.data);
+	cand_total(&g, k->account_id, k->q, k->json.data, k->unindexed);
 	rc = prepare_gen(k->r, &g, &st);
 	if (rc == 0)
 		rc = int_row(k->r, st, "count", &n);
@@ -3205,7 +3460,7 @@ static int cand_query(struct ctx *c, struct conn *r, int64_t account_id, const s
 		      const struct dlog_term *t, dlog_event_cb cb, void *arg, bool *has_more,
 		      int64_t *total, bool *done)
 {
-	struct cand k = {c, r, account_id, q, {0}, {0}, 0, false, false};
+	struct cand k = {c, r, account_id, q, {0}, {0}, 0, false, false, false};
 	struct seqv devs = {0}, tail = {0};
 	struct tail_view v;
 	int rc;
@@ -3218,7 +3473,7 @@ static int cand_query(struct ctx *c, struct conn *r, int64_t account_id, const s
 	if (rc == 0 && !k.over) {
 		struct sqlgen g;
 
-		rc = cand_json(&k.ids, &k.json);
+		rc = cand_json(k.ids.v, k.ids.n, &k.json);
 		if (rc == 0) {
 			store__sqlite_cand_sql(&g, account_id, q, k.json.data);
 			rc = run_rows(c, r, &g, q->limit, cb, arg, has_more);
@@ -3246,25 +3501,283 @@ static int cand_query(struct ctx *c, struct conn *r, int64_t account_id, const s
 	return rc;
 }
 
+/* ---- other pages: the partial indexes and the index tail ("SQLite: the index tail") ----
+ * A page reads the events past indexed_seq by id from the tail's lists (an event type's, a
+ * campaign's, the narrowed event types', else the account's), every term applied, and the
+ * indexed ones as before with "AND e.m"; newest first the tail comes first, else last. */
+
+/* The term whose values choose the tail's lists: an event type or a campaign, equal or in a
+ * list; NULL: the narrowed event types' lists or the account's. */
+static const struct dlog_term *list_term(const struct dlog_query *q)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		enum dlog_field f = pass == 0 ? DLOG_F_EVENT_TYPE : DLOG_F_CAMPAIGN_ID;
+
+		for (size_t i = 0; i < q->nterms; i++)
+			if (q->terms[i].field == f &&
+			    (q->terms[i].op == DLOG_OP_EQ || q->terms[i].op == DLOG_OP_IN))
+				return &q->terms[i];
+	}
+	return NULL;
+}
+
+/* The ids of the texts t names (r's snapshot); a text never stored names no event. */
+static int term_strings(struct conn *r, const struct dlog_term *t, struct seqv *ids)
+{
+	sqlite3_stmt *st;
+	int rc = conn_prepare(r, "SELECT id FROM strings WHERE s = ?1", &st);
+
+	for (size_t i = 0; rc == 0 && i < t->n; i++) {
+		sqlite3_bind_text(st, 1, t->v.strs[i], -1, SQLITE_STATIC);
+		while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+			rc = seqv_add(ids, sqlite3_column_int64(st, 0));
+		sqlite3_reset(st);
+		rc = steps_end(rc, r->db, "strings");
+	}
+	if (st != NULL)
+		stmt_done(st);
+	return rc;
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Starts r's snapshot (r in a transaction that has read nothing) with the index tail's lists
+ * q's page reads, their seqs into seqs, ascending: among them every row the snapshot holds
+ * unindexed (m = 0), and maybe more (uncommitted, or indexed since: the page's SQL leaves
+ * those out). The snapshot starts under the tail lock: a row it holds was added to the tail
+ * before (the writer adds before it commits), and is pruned only after the index step that
+ * set its m committed. The lists of an event type, a campaign or the narrowed event types are
+ * known only from SQL on the snapshot, run without the lock; if an index step pruned
+ * meanwhile, the snapshot starts over. Narrowing (nw) runs on the same snapshot. */
+static int tail_take(struct ctx *c, struct conn *r, int64_t account_id, const struct dlog_query *q,
+		     struct sqlite_narrow *nw, struct seqv *seqs)
+{
+	const struct dlog_term *t = list_term(q);
+	bool resolve = t != NULL || store__sqlite_narrowable(q);
+	struct tail_index *ti = &c->tail;
+	struct seqv ids = {0};
+	size_t lists = 1;
+	int rc;
+
+	for (;;) {
+		bool pruned;
+		int64_t p0;
+
+		seqs->n = ids.n = 0;
+		pthread_mutex_lock(&ti->lock);
+		rc = tail_start(c, r);
+		p0 = ti->ipruned;
+		if (rc == 0 && !resolve)
+			rc = tail_copy_key(ti, account_id, TK_ALL, seqs);
+		pthread_mutex_unlock(&ti->lock);
+		if (rc != 0 || !resolve)
+			break;
+		rc = t != NULL ? term_strings(r, t, &ids) : narrow(r, account_id, q, nw);
+		if (rc != 0)
+			break;
+		pthread_mutex_lock(&ti->lock);
+		pruned = ti->ipruned != p0;
+		if (pruned) {
+			/* start over */
+		} else if (t != NULL) {
+			lists = ids.n;
+			for (size_t i = 0; rc == 0 && i < ids.n; i++)
+				rc = tail_copy_key(ti, account_id,
+						   t->field == DLOG_F_EVENT_TYPE ? tk_code(ids.v[i])
+										 : tk_camp(ids.v[i]),
+						   seqs);
+		} else if (nw->active) {
+			lists = nw->n;
+			for (size_t i = 0; rc == 0 && i < nw->n; i++)
+				rc = tail_copy_key(ti, account_id, tk_code(nw->codes[i]), seqs);
+		} else {
+			rc = tail_copy_key(ti, account_id, TK_ALL, seqs);
+		}
+		pthread_mutex_unlock(&ti->lock);
+		if (rc != 0 || !pruned)
+			break;
+		if ((rc = exec_cached(r, "COMMIT")) != 0 || (rc = exec_cached(r, "BEGIN")) != 0)
+			break;
+	}
+	if (rc == 0 && lists > 1)
+		qsort(seqs->v, seqs->n, sizeof(int64_t), cmp_seq);
+	free(ids.v);
+	return rc;
+}
+
+/* The index tail's part of a page (count: of its total) read in place along the rowid between
+ * the seqs lo and hi, rows of other accounts and indexed ones skipped: for a list whose ids lie
+ * together (a store of one account, bulk requests), as a dense zone is read. */
+static void tail_range_sql(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+			   int64_t lo, int64_t hi, bool count)
+{
+	char tail[64];
+
+	store__sqlgen_init(g, SQL_STYLE_SQLITE);
+	store__sql(g, count ? "SELECT count(*) FROM events e NOT INDEXED WHERE "
+			    : EVENT_SELECT " NOT INDEXED WHERE ");
+	store__sql_where(g, account_id, q, !count);
+	store__sql(g, " AND NOT e.m AND e.seq >= ");
+	store__sql_int(g, lo);
+	store__sql(g, " AND e.seq <= ");
+	store__sql_int(g, hi);
+	if (!count) {
+		snprintf(tail, sizeof(tail), " ORDER BY e.seq %s LIMIT %d",
+			 q->order == DLOG_ORDER_DESC ? "DESC" : "ASC", q->limit + 1);
+		store__sql(g, tail);
+	}
+}
+
+/* ZONE_DENSE; tests set 0 to read every tail by id */
+static int64_t tail_dense_factor = ZONE_DENSE;
+
+void store__sqlite_set_tail_dense(int64_t factor)
+{
+	tail_dense_factor = factor;
+}
+
+static bool tail_dense(const struct seqv *seqs)
+{
+	return seqs->n > 0 && seqs->v[seqs->n - 1] - seqs->v[0] < tail_dense_factor * (int64_t)seqs->n;
+}
+
+/* The page's rows among the tail's seqs (ascending), in the page's order, counting on from
+ * *rows: read in place when they lie together, else looked up by id with every term applied,
+ * newest or oldest first in runs that grow from 64 to cand_max ids. */
+static int tail_rows(struct ctx *c, struct conn *r, int64_t account_id, const struct dlog_query *q,
+		     const struct seqv *seqs, int *rows, dlog_event_cb cb, void *arg, bool *has_more)
+{
+	bool desc = q->order == DLOG_ORDER_DESC;
+	struct dlog_buf json;
+	size_t done = 0, run = cand_max < 64 ? cand_max : 64;
+	int rc = 0;
+
+	if (tail_dense(seqs)) {
+		struct sqlgen g;
+		sqlite3_stmt *st;
+
+		tail_range_sql(&g, account_id, q, seqs->v[0], seqs->v[seqs->n - 1], false);
+		rc = prepare_gen(r, &g, &st);
+		if (rc == 0) {
+			rc = step_rows(c, r, st, q->limit, rows, cb, arg, has_more);
+			stmt_done(st);
+		}
+		store__sqlgen_done(&g);
+		return rc;
+	}
+	dlog_buf_init(&json, 24 * cand_max + 16);
+	while (rc == 0 && !*has_more && done < seqs->n) {
+		size_t n = seqs->n - done < run ? seqs->n - done : run;
+		struct sqlgen g;
+		sqlite3_stmt *st;
+
+		rc = cand_json(desc ? seqs->v + (seqs->n - done - n) : seqs->v + done, n, &json);
+		if (rc == 0) {
+			store__sqlite_tail_sql(&g, account_id, q, json.data);
+			rc = prepare_gen(r, &g, &st);
+			if (rc == 0) {
+				rc = step_rows(c, r, st, q->limit, rows, cb, arg, has_more);
+				stmt_done(st);
+			}
+			store__sqlgen_done(&g);
+		}
+		done += n;
+		run = run * 4 < cand_max ? run * 4 : cand_max;
+	}
+	dlog_buf_done(&json);
+	return rc;
+}
+
+/* How many rows of the tail's seqs match q and are not indexed yet: counted in place when
+ * they lie together, else by id in runs. */
+static int tail_count(struct ctx *c, struct conn *r, int64_t account_id, const struct dlog_query *q,
+		      const struct seqv *seqs, int64_t *n)
+{
+	struct cand k = {c, r, account_id, q, {0}, {0}, 0, true, false, true};
+	int rc = 0;
+
+	*n = 0;
+	if (seqs->n == 0)
+		return 0;
+	if (tail_dense(seqs)) {
+		struct sqlgen g;
+		sqlite3_stmt *st;
+
+		tail_range_sql(&g, account_id, q, seqs->v[0], seqs->v[seqs->n - 1], true);
+		rc = prepare_gen(r, &g, &st);
+		if (rc == 0)
+			rc = int_row(r, st, "count", n);
+		store__sqlgen_done(&g);
+		return rc;
+	}
+	dlog_buf_init(&k.json, 24 * cand_max + 16);
+	for (size_t i = 0; rc == 0 && i < seqs->n; i++)
+		rc = cand_add(&k, seqs->v[i]);
+	if (rc == 0 && k.ids.n > 0)
+		rc = cand_count(&k);
+	*n = k.count;
+	free(k.ids.v);
+	dlog_buf_done(&k.json);
+	return rc;
+}
+
+/* A callback that counts the rows it passes on. */
+struct counted {
+	dlog_event_cb cb;
+	void *arg;
+	int n;
+};
+
+static int counted_cb(void *arg, const struct dlog_event *e)
+{
+	struct counted *k = arg;
+
+	k->n++;
+	return k->cb(k->arg, e);
+}
+
+/* The indexed part of a page of q (limit q->limit): a walk of the account's zones, or one
+ * statement the planner runs on an index. */
+static int index_rows(struct ctx *c, struct conn *r, int64_t account_id, const struct dlog_query *q,
+		      const struct sqlite_narrow *nw, dlog_event_cb cb, void *arg, bool *has_more)
+{
+	struct sqlgen g;
+	int rc;
+
+	if (store__sqlite_walks(q, nw))
+		return walk_zones(c, r, account_id, q, cb, arg, has_more);
+	store__sqlite_page_sql(&g, account_id, q, nw);
+	rc = run_rows(c, r, &g, q->limit, cb, arg, has_more);
+	store__sqlgen_done(&g);
+	return rc;
+}
+
 static int sqlite_query(void *vctx, int64_t account_id, const struct dlog_query *q,
 			dlog_event_cb cb, void *arg, bool *has_more, int64_t *total)
 {
 	struct ctx *c = vctx;
 	struct conn *r;
-	struct sqlgen g;
 	struct sqlite_narrow nw = {.active = false};
-	bool narrowable = store__sqlite_narrowable(q), dev_only = store__sqlite_device_only(q);
+	bool dev_only = store__sqlite_device_only(q), split = store__sqlite_split(q);
+	bool desc = q->order == DLOG_ORDER_DESC, done = false;
 	const struct dlog_term *src = dev_only ? NULL : store__sqlite_device_source(q);
-	/* With a total, a narrowing or devices named, one read transaction: the page, its total,
-	 * the event types it is narrowed to and the tail's view see the same snapshot. Otherwise
-	 * the page's statement is its own (and the dictionary reads made while it steps share
-	 * it), which saves compiling and running BEGIN and COMMIT per page. */
-	bool tx = q->include_total || narrowable || dev_only || src != NULL, done = false;
+	struct seqv tseqs = {0};
+	struct dlog_query q2 = *q;
+	struct counted k = {cb, arg, 0};
+	int rows = 0;
+	/* One read transaction: the page, its total, the event types it is narrowed to and the
+	 * tail's view see the same snapshot. */
 	int rc = reader_get(c, &r);
 
 	if (rc != 0)
 		return rc;
-	if (tx && (rc = exec_cached(r, "BEGIN")) != 0)
+	*has_more = false;
+	if ((rc = exec_cached(r, "BEGIN")) != 0)
 		goto out;
 	if (dev_only) {
 		rc = dev_page(c, r, account_id, q, cb, arg, has_more, total);
@@ -3275,29 +3788,41 @@ static int sqlite_query(void *vctx, int64_t account_id, const struct dlog_query 
 		if (rc != 0 || done)
 			goto end;
 	}
-	if (narrowable && (rc = narrow(r, account_id, q, &nw)) != 0)
+	if (split)
+		rc = tail_take(c, r, account_id, q, &nw, &tseqs);
+	else if (store__sqlite_narrowable(q))
+		rc = narrow(r, account_id, q, &nw);
+	if (rc != 0)
 		goto end;
 	if (nw.active && nw.n == 0) {
 		/* no event type carries the value */
-		*has_more = false;
 		if (q->include_total)
 			*total = 0;
 		goto end;
 	}
-	if (store__sqlite_walks(q, &nw)) {
-		rc = walk_zones(c, r, account_id, q, cb, arg, has_more);
-	} else {
-		store__sqlite_page_sql(&g, account_id, q, &nw);
-		rc = run_rows(c, r, &g, q->limit, cb, arg, has_more);
-		store__sqlgen_done(&g);
+	if (split && desc)
+		rc = tail_rows(c, r, account_id, q, &tseqs, &rows, cb, arg, has_more);
+	if (rc == 0 && !*has_more) {
+		q2.limit = q->limit - rows;
+		rc = index_rows(c, r, account_id, &q2, &nw, counted_cb, &k, has_more);
+		rows += k.n;
 	}
+	if (rc == 0 && split && !desc && !*has_more)
+		rc = tail_rows(c, r, account_id, q, &tseqs, &rows, cb, arg, has_more);
 	/* with devices named the total was taken from their ids */
-	if (q->include_total && rc == 0 && src == NULL)
+	if (q->include_total && rc == 0 && src == NULL) {
+		int64_t in_tail = 0;
+
 		rc = count_rows(r, account_id, q, &nw, total);
+		/* without terms the account's maintained count has every event */
+		if (rc == 0 && split && q->nterms > 0)
+			rc = tail_count(c, r, account_id, q, &tseqs, &in_tail);
+		*total += in_tail;
+	}
 end:
-	if (tx)
-		(void)exec_cached(r, "COMMIT");
+	(void)exec_cached(r, "COMMIT");
 out:
+	free(tseqs.v);
 	reader_put(c, r);
 	return rc;
 }
@@ -3351,6 +3876,27 @@ static int sqlite_last_seq(void *vctx, uint64_t *seq)
 	return rc;
 }
 
+/* The events a summary of q counts, with columns cols: the indexed ones through the indexes
+ * and the index tail's past indexed_seq, read in place (at most a few index steps of
+ * events), as one statement: one snapshot. */
+static void summary_source(struct sqlgen *g, int64_t account_id, const struct dlog_query *q,
+			   const char *cols)
+{
+	store__sql(g, "(SELECT ");
+	store__sql(g, cols);
+	store__sql(g, " FROM events e WHERE ");
+	store__sql_where(g, account_id, q, false);
+	if (store__sqlite_split(q)) {
+		merged_only(g, q);
+		store__sql(g, " UNION ALL SELECT ");
+		store__sql(g, cols);
+		store__sql(g, " FROM events e NOT INDEXED WHERE ");
+		store__sql_where(g, account_id, q, false);
+		store__sql(g, " AND e.seq > " META_INDEXED);
+	}
+	store__sql(g, ")");
+}
+
 static int summary_days(struct conn *r, int64_t account_id, const struct dlog_query *q,
 			int64_t off, dlog_day_cb cb, void *arg)
 {
@@ -3359,11 +3905,11 @@ static int summary_days(struct conn *r, int64_t account_id, const struct dlog_qu
 	int rc;
 
 	store__sqlgen_init(&g, SQL_STYLE_SQLITE);
-	store__sql(&g, "SELECT (e.ts + ");
+	store__sql(&g, "SELECT (ts + ");
 	store__sql_int(&g, off);
-	store__sql(&g, ") / 86400000000 AS day, e.mtype, count(*) FROM events e WHERE ");
-	store__sql_where(&g, account_id, q, false);
-	store__sql(&g, " GROUP BY day, e.mtype ORDER BY day, e.mtype");
+	store__sql(&g, ") / 86400000000 AS day, mtype, count(*) FROM ");
+	summary_source(&g, account_id, q, "e.ts, e.mtype");
+	store__sql(&g, " GROUP BY day, mtype ORDER BY day, mtype");
 	rc = prepare_gen(r, &g, &st);
 	if (rc != 0)
 		goto out;
@@ -3389,10 +3935,9 @@ static int summary_codes(struct conn *r, int64_t account_id, const struct dlog_q
 	int rc;
 
 	store__sqlgen_init(&g, SQL_STYLE_SQLITE);
-	store__sql(&g, "SELECT (SELECT s FROM strings WHERE id = e.code), count(*) AS n"
-		       " FROM events e WHERE ");
-	store__sql_where(&g, account_id, q, false);
-	snprintf(tail, sizeof(tail), " AND e.mtype = %d GROUP BY e.code ORDER BY n DESC LIMIT %d",
+	store__sql(&g, "SELECT (SELECT s FROM strings WHERE id = code), count(*) AS n FROM ");
+	summary_source(&g, account_id, q, "e.code, e.mtype");
+	snprintf(tail, sizeof(tail), " WHERE mtype = %d GROUP BY code ORDER BY n DESC LIMIT %d",
 		 (int)DLOG_MTYPE_FAIL, top_n);
 	store__sql(&g, tail);
 	rc = prepare_gen(r, &g, &st);

@@ -518,7 +518,11 @@ static void check_all_ways(struct fixture *f, const char *filters, enum dlog_que
 /* ---- tests: open and schema ---- */
 
 /* SQL taking a SQLite store back from schema 8 (device blocks) to 7 */
+/* Back to schema 7 (after events_camp went): no index tail (9), no device blocks (8). */
 #define UNDO_BLOCKS                                                                               \
+	" DROP INDEX events_account; DROP INDEX events_code; ALTER TABLE events DROP COLUMN m;"   \
+	" DELETE FROM meta WHERE key = 'indexed_seq'; CREATE INDEX events_account ON"             \
+	" events(account_id); CREATE INDEX events_code ON events(account_id, code);"              \
 	" DROP TABLE dev_blocks; DELETE FROM meta WHERE key = 'merged_seq';"                      \
 	" CREATE INDEX events_dev ON events(dev);"
 
@@ -2439,7 +2443,7 @@ static void downgrade_to_v1(struct fixture *f)
 	static const char *const cols[] = {"state",	"state_ts",   "first_ts", "last_ts",
 					   "last_seq",	"last_code",  "last_mtype", "last_camp",
 					   "last_camp_ts", "n0", "n1", "n2", "n3"};
-	char sql[1024] = "DROP TABLE group_members; DROP TABLE device_groups;"
+	char sql[2048] = "DROP TABLE group_members; DROP TABLE device_groups;"
 			 " DROP TABLE camp_codes; DROP TABLE camp_devices;";
 
 	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
@@ -2983,7 +2987,8 @@ static long cached_pages(const struct fixture *f, const char *name, bool drop, l
 }
 
 /* Wait until the merger has moved all but fewer than n of the events into device blocks. */
-static void wait_merged(struct fixture *f, int64_t n)
+/* Until fewer than n events are past the meta key's id (merged_seq, indexed_seq). */
+static void wait_meta(struct fixture *f, const char *key, int64_t n)
 {
 	char path[300];
 	sqlite3 *db;
@@ -2996,9 +3001,10 @@ static void wait_merged(struct fixture *f, int64_t n)
 
 		assert_int_equal(sqlite3_prepare_v2(db, "SELECT coalesce((SELECT value FROM meta"
 						    " WHERE key = 'last_seq'), 0) - coalesce((SELECT value"
-						    " FROM meta WHERE key = 'merged_seq'), 0)",
+						    " FROM meta WHERE key = ?1), 0)",
 						    -1, &st, NULL),
 				 SQLITE_OK);
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 		left = sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
@@ -3008,7 +3014,12 @@ static void wait_merged(struct fixture *f, int64_t n)
 	}
 	sqlite3_close(db);
 	if (left >= n)
-		fail_msg("the merger left %lld events unmerged", (long long)left);
+		fail_msg("the merger left %lld events past %s", (long long)left, key);
+}
+
+static void wait_merged(struct fixture *f, int64_t n)
+{
+	wait_meta(f, "merged_seq", n);
 }
 
 /* Drop the file's cached pages; false when this file system keeps them (tmpfs). */
@@ -3278,6 +3289,89 @@ static void test_blocks_merge(void **state)
 	check_device_filters(f);
 }
 
+/* ---- tests: the index tail (SQLite) ---- */
+
+/* Pages without devices read the indexed events through the partial indexes and the newer
+ * ones by id from the tail's lists: every page, cursor and total must be the same wherever
+ * indexed_seq lies, after retention and after a reopen. */
+static void check_index_filters(struct fixture *f)
+{
+	static const char *const filters[] = {
+		"",
+		"event_type=UPD4_FAIL_24",
+		"event_type__in=SYS_106,UPD4_FAIL_7,nosuch",
+		"event_type__neq=SYS_106",
+		"event_type=SYS_106&state_change=true",
+		"campaign_id=camp-1",
+		"campaign_id__in=camp-2,nosuch",
+		"campaign_id__neq=camp-1",
+		"event_type_category=FAIL_STORAGE",
+		"description=Registered&event_type_category=INFO_REGISTRATION",
+		"event_type_description=FAIL",
+		"date_time__gte=2026-05-29T10:00:00Z",
+		"state_change=false&date_time__lte=2026-05-29T10:00:00Z",
+	};
+
+	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++)
+		check_all_ways(f, filters[i], DLOG_DIALECT_EVENTS);
+}
+
+static void test_index_tail(void **state)
+{
+	struct fixture *f = *state;
+	char path[300];
+	sqlite3 *db;
+	size_t gone;
+	int64_t removed;
+
+	if (is_pg)
+		skip();
+	/* the model indexed but for its last few events ... */
+	dlog_store_set_merge_events(4);
+	load_model(f);
+	wait_meta(f, "indexed_seq", 4);
+	/* ... and 20 more that stay in the tail (a request's events are of one account: the
+	 * model's first ten are acme's, the next ten globex's) */
+	dlog_store_set_merge_events(INT64_C(1) << 40);
+	for (size_t i = 0; i < 20; i++) {
+		model[nmodel + i] = model[i];
+		model[nmodel + i].ts += HOUR;
+	}
+	append_model(f, nmodel, nmodel + 10, 5);
+	append_model(f, nmodel + 10, nmodel + 20, 5);
+	nmodel += 20;
+	snprintf(path, sizeof(path), "%s/store.db", f->dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_true(sql_int(db, "SELECT count(*) FROM events WHERE m") >= (int64_t)nmodel - 24);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"),
+			 sql_int(db, "SELECT count(*) FROM events WHERE seq > (SELECT value FROM meta"
+				     " WHERE key = 'indexed_seq')"));
+	assert_true(sql_int(db, "SELECT count(*) FROM events WHERE NOT m") >= 20);
+	sqlite3_close(db);
+	check_index_filters(f);
+	/* the tail looked up by id, not read in place; then in runs of 3 ids */
+	store__sqlite_set_tail_dense(0);
+	check_index_filters(f);
+	store__sqlite_set_cand_max(3);
+	check_index_filters(f);
+	store__sqlite_set_cand_max(DLOG_SQLITE_CAND_MAX);
+	store__sqlite_set_tail_dense(4);
+	/* retention: the first 40 events' commits go */
+	removed = expire_all(f->s, model[40].id.created, 7);
+	for (gone = 0; gone < nmodel && model[gone].id.created < model[40].id.created; gone++)
+		;
+	assert_int_equal(removed, (int64_t)gone);
+	memmove(model, model + gone, (nmodel - gone) * sizeof(model[0]));
+	nmodel -= gone;
+	check_index_filters(f);
+	/* a reopen reads the tail back from indexed_seq on */
+	dlog_store_set_merge_events(merge_default);
+	dlog_store_close(f->s);
+	f->s = NULL;
+	open_store(f);
+	check_index_filters(f);
+}
+
 struct collected {
 	size_t n;
 	struct mev m[MAX_MODEL];
@@ -3528,6 +3622,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocks_merge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_distributable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_session_settings, setup, teardown),
