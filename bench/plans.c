@@ -8,7 +8,8 @@
  * for a page that walks the account's ids store__sqlite_zone_sql and store__sqlite_zone_page_sql;
  * store__sqlite_count_sql; for a filter on a description, a category or a message type also
  * store__sqlite_codes_sql and the page narrowed to the event types it finds; for a filter naming
- * devices store__sqlite_blocks_sql or store__sqlite_cand_sql and store__sqlite_cand_count_sql),
+ * devices store__sqlite_blocks_sql or store__sqlite_cand_sql and store__sqlite_cand_count_sql;
+ * for the other filters also store__sqlite_tail_sql, the index tail's part),
  * their values bound, and their EXPLAIN QUERY PLAN printed. A step
  * that reads the whole events table ("SCAN e" without an index) is marked FULL SCAN and makes
  * the exit status 1. The store is opened read-only. */
@@ -172,6 +173,13 @@ int main(int argc, char **argv)
 		if (n == 0 && q.include_total) {
 			store__sqlite_count_sql(&g, account, &q, NULL);
 			n = show_plan(db, "total_count", &g);
+			store__sqlgen_done(&g);
+		}
+		if (n == 0 && store__sqlite_split(&q)) {
+			/* the events past indexed_seq: ids from memory looked up by rowid ("[]"
+			 * here), or read in place between two ids as a dense zone is */
+			store__sqlite_tail_sql(&g, account, &q, "[]");
+			n = show_plan(db, "page, the index tail's ids", &g);
 			store__sqlgen_done(&g);
 		}
 		if (n != 0)

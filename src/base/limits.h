@@ -152,6 +152,10 @@
  * one transaction under the writer's lock. */
 #define DLOG_SQLITE_INDEX_EVENTS 32768
 #define DLOG_SQLITE_INDEX_MAX 131072
+/* A group commit of at least this many events (bulk requests) puts them into those indexes as
+ * it appends them when no earlier event waits for an index step: their entries go in at each
+ * key's end in runs, and the rows are written once. */
+#define DLOG_SQLITE_INLINE_INDEX 1024
 /* A device or group filter with other terms reads the named devices' event ids from the tail
  * and the blocks and looks those rows up (sqlite.c, cand_*): up to this many per statement;
  * a page over more walks the account's ids instead, a count takes them in runs of this. */

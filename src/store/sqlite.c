@@ -380,6 +380,7 @@ struct ctx {
 	bool merge_running, merge_stop; /* merge_stop: atomic */
 	int64_t merged_seq;             /* as the merger last saw it; its thread only */
 	int64_t indexed_seq;            /* likewise */
+	bool inline_index; /* wlock: the open group's events go into the indexes as appended */
 };
 
 static __thread char errmsg[512];
@@ -1661,7 +1662,7 @@ static int insert_event(struct ctx *c, int64_t account_id, const struct dlog_eve
 		rc = conn_prepare(cn,
 				  "INSERT INTO events(seq, account_id, dev, ts, created, code, mtype,"
 				  " cat, descr, flags, camp, extra, idem, idem_hash, m)"
-				  " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,0)",
+				  " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
 				  &st);
 	if (rc != 0)
 		return rc;
@@ -1686,6 +1687,7 @@ static int insert_event(struct ctx *c, int64_t account_id, const struct dlog_eve
 		sqlite3_bind_text(st, 13, e->idempotency_key, -1, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 14, e->content_hash, 32, SQLITE_STATIC);
 	}
+	sqlite3_bind_int(st, 15, c->inline_index ? 1 : 0);
 	rc = step_done(cn, st, "event insert");
 	if (rc == 0)
 		rc = note_attrs(c, account_id, code, (int)e->mtype, cat, descr);
@@ -1800,6 +1802,17 @@ static int set_last_seq(struct conn *cn, uint64_t seq)
 	return rc == SQLITE_DONE ? 0 : fail(rc, cn->db, "last_seq");
 }
 
+static int set_indexed_seq(struct conn *cn, int64_t seq)
+{
+	sqlite3_stmt *st;
+	int rc = conn_prepare(cn, "INSERT OR REPLACE INTO meta VALUES('indexed_seq', ?1)", &st);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, seq);
+	return step_done(cn, st, "indexed_seq");
+}
+
 /* ---- the tail and the merger (docs/STORAGE.md, "SQLite: device blocks") ---- */
 
 static size_t key_hash(const int64_t *key, size_t nk, size_t cap)
@@ -1883,8 +1896,9 @@ static int seqs_put(struct seqv *q, int64_t seq)
 	return seqv_add(q, seq);
 }
 
-/* The tail lock held: the event seq on every list it belongs to that still takes it. */
-static int tail_put(struct tail_index *t, const struct tlog *e, int64_t seq)
+/* The tail lock held: the event seq on every list it belongs to that still takes it (indexed:
+ * the device's only, the event going into the indexes as it is appended). */
+static int tail_put(struct tail_index *t, const struct tlog *e, int64_t seq, bool indexed)
 {
 	int64_t b[3] = {TK_ALL, tk_code(e->code), tk_camp(e->camp)};
 	int rc = 0;
@@ -1894,7 +1908,7 @@ static int tail_put(struct tail_index *t, const struct tlog *e, int64_t seq)
 
 		rc = d == NULL ? DLOG_ENOMEM : seqs_put(&d->seqs, seq);
 	}
-	for (int i = 0; rc == 0 && seq > t->ipruned && i < (e->camp != 0 ? 3 : 2); i++) {
+	for (int i = 0; rc == 0 && !indexed && seq > t->ipruned && i < (e->camp != 0 ? 3 : 2); i++) {
 		struct tkey *k = tail_key(t, e->account, b[i], true);
 
 		rc = k == NULL ? DLOG_ENOMEM : seqs_put(&k->seqs, seq);
@@ -1921,7 +1935,7 @@ static int tail_add(struct ctx *c, const struct tlog *e, int64_t seq)
 		}
 	}
 	if (rc == 0)
-		rc = tail_put(t, e, seq);
+		rc = tail_put(t, e, seq, c->inline_index);
 	if (rc == 0)
 		t->log[t->nlog++] = *e;
 	pthread_mutex_unlock(&t->lock);
@@ -2036,7 +2050,7 @@ static int tail_read(struct tail_index *t, struct conn *cn, int64_t lo, int64_t 
 		struct tlog e = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 2),
 				 sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4)};
 
-		rc = tail_put(t, &e, sqlite3_column_int64(st, 1));
+		rc = tail_put(t, &e, sqlite3_column_int64(st, 1), false);
 	}
 	stmt_done(st);
 	return steps_end(rc, cn->db, "tail");
@@ -2153,7 +2167,9 @@ static int tail_start(struct ctx *c, struct conn *r)
 	int rc = pragma_int(r->db, "SELECT coalesce(max(seq), 0) FROM events", &last);
 
 	if (rc == 0 && last > t->known) {
-		rc = tail_read(t, r, t->known, last);
+		int64_t lo = t->pruned < t->ipruned ? t->pruned : t->ipruned;
+
+		rc = tail_read(t, r, t->known > lo ? t->known : lo, last);
 		if (rc == 0)
 			t->known = last;
 	}
@@ -2457,16 +2473,13 @@ static int index_apply(struct ctx *c, int64_t *hi)
 	if (rc == 0)
 		*hi = last - lo > DLOG_SQLITE_INDEX_MAX ? lo + DLOG_SQLITE_INDEX_MAX : last;
 	if (rc == 0 && *hi > lo &&
-	    (rc = conn_prepare(&c->w, "UPDATE events SET m = 1 WHERE seq > ?1 AND seq <= ?2", &st)) == 0) {
+	    (rc = conn_prepare(&c->w, "UPDATE OR FAIL events SET m = 1 WHERE seq > ?1 AND seq <= ?2", &st)) == 0) {
 		sqlite3_bind_int64(st, 1, lo);
 		sqlite3_bind_int64(st, 2, *hi);
 		rc = step_done(&c->w, st, "index step");
 	}
-	if (rc == 0 && *hi > lo &&
-	    (rc = conn_prepare(&c->w, "INSERT OR REPLACE INTO meta VALUES('indexed_seq', ?1)", &st)) == 0) {
-		sqlite3_bind_int64(st, 1, *hi);
-		rc = step_done(&c->w, st, "indexed_seq");
-	}
+	if (rc == 0 && *hi > lo)
+		rc = set_indexed_seq(&c->w, *hi);
 	if (rc == 0)
 		rc = exec_cached(&c->w, "COMMIT");
 	if (rc != 0)
@@ -2543,6 +2556,29 @@ void dlog_store_set_merge_events(int64_t n)
 
 /* Group commit: every request in one transaction, each inside its own savepoint so a failing
  * request is undone alone; one durable COMMIT for all. */
+/* wlock held, in the group's transaction: whether its events go into the indexes as they are
+ * appended. A group of at least DLOG_SQLITE_INLINE_INDEX events (bulk requests) does when
+ * every event before it is indexed: its index entries go in at each key's end in runs, as an
+ * index step's would, and its rows are written once. Smaller groups (single events, whose
+ * entries would each be a leaf of its own) and any group behind a backlog go to the tail. */
+static int inline_decide(struct ctx *c, struct dlog_append_req **reqs, size_t n)
+{
+	int64_t events = 0, indexed = 0, last = 0;
+	int rc = 0;
+
+	c->inline_index = false;
+	for (size_t i = 0; i < n; i++)
+		events += (int64_t)reqs[i]->n;
+	if (events < DLOG_SQLITE_INLINE_INDEX)
+		return 0;
+	rc = pragma_int(c->w.db, "SELECT " META_INDEXED, &indexed);
+	if (rc == 0)
+		rc = pragma_int(c->w.db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0)",
+				&last);
+	c->inline_index = rc == 0 && indexed == last;
+	return rc;
+}
+
 static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t n)
 {
 	struct ctx *c = vctx;
@@ -2560,7 +2596,8 @@ static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t
 	rc = exec_cached(&c->w, "BEGIN IMMEDIATE");
 	if (rc != 0)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
+	rc = inline_decide(c, reqs, n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
 		struct dlog_append_req *q = reqs[i];
 		uint64_t seq0 = c->next_seq;
 
@@ -2585,6 +2622,8 @@ static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t
 	}
 	if (rc == 0 && c->next_seq != group_seq0)
 		rc = set_last_seq(&c->w, c->next_seq - 1);
+	if (rc == 0 && c->inline_index && c->next_seq != group_seq0)
+		rc = set_indexed_seq(&c->w, (int64_t)c->next_seq - 1);
 	if (rc == 0)
 		rc = exec_cached(&c->w, "COMMIT");
 	if (rc != 0) {
@@ -3604,8 +3643,16 @@ static int tail_take(struct ctx *c, struct conn *r, int64_t account_id, const st
 		if ((rc = exec_cached(r, "COMMIT")) != 0 || (rc = exec_cached(r, "BEGIN")) != 0)
 			break;
 	}
-	if (rc == 0 && lists > 1)
+	if (rc == 0 && lists > 1 && seqs->n > 1) {
+		size_t n = 1;
+
+		/* a value named twice copies its list twice */
 		qsort(seqs->v, seqs->n, sizeof(int64_t), cmp_seq);
+		for (size_t i = 1; i < seqs->n; i++)
+			if (seqs->v[i] != seqs->v[n - 1])
+				seqs->v[n++] = seqs->v[i];
+		seqs->n = n;
+	}
 	free(ids.v);
 	return rc;
 }
@@ -3786,6 +3833,9 @@ static int sqlite_query(void *vctx, int64_t account_id, const struct dlog_query 
 	if (src != NULL) {
 		rc = cand_query(c, r, account_id, q, src, cb, arg, has_more, total, &done);
 		if (rc != 0 || done)
+			goto end;
+		/* the page walks the account: its snapshot starts with the tail's lists */
+		if ((rc = exec_cached(r, "COMMIT")) != 0 || (rc = exec_cached(r, "BEGIN")) != 0)
 			goto end;
 	}
 	if (split)

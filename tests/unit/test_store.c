@@ -611,6 +611,18 @@ static void test_two_handles(void **state)
 		snprintf(qs, sizeof(qs), "device_id__in=%s,nosuch&event_type__neq=nosuch", devs[i]);
 		assert_int_equal(rows_and_total(other, f->acc1, qs), want);
 	}
+	/* and its lists per event type and per campaign (the index tail) */
+	for (size_t i = 0; i < 2; i++) {
+		static const char *const qs[] = {"event_type=SYS_106", "campaign_id=camp-1"};
+		int64_t want = 0;
+
+		for (size_t k = 0; k < nmodel; k++)
+			want += model[k].account == f->acc1 &&
+				(i == 0 ? strcmp(model[k].code, "SYS_106") == 0
+					: model[k].camp != NULL && strcmp(model[k].camp, "camp-1") == 0);
+		assert_true(want > 0);
+		assert_int_equal(rows_and_total(other, f->acc1, qs[i]), want);
+	}
 	dlog_store_close(other);
 }
 
@@ -3372,6 +3384,72 @@ static void test_index_tail(void **state)
 	check_index_filters(f);
 }
 
+/* n events of account, their event types in turn from codes[] */
+static void append_many(struct fixture *f, int64_t account, size_t n)
+{
+	struct dlog_event *ev = calloc(n, sizeof(*ev));
+	struct dlog_append_result *res = calloc(n, sizeof(*res));
+
+	assert_non_null(ev);
+	assert_non_null(res);
+	for (size_t i = 0; i < n; i++) {
+		struct mev m = {.account = account, .dev = devs[i % 5], .code = codes[i % 4],
+				.mtype = mtypes[i % 4], .cat = cats[i % 4], .descr = descrs[1],
+				.ts = T0 + (int64_t)i * HOUR};
+
+		ev[i] = ev_of(&m, 0);
+	}
+	assert_int_equal(dlog_store_append(f->s, account, ev, n, res, NULL), 0);
+	free(ev);
+	free(res);
+}
+
+static int64_t total_of(struct fixture *f, const char *filters)
+{
+	char qs[256];
+	struct dlog_query q;
+	bool more;
+	int64_t total = -1;
+	int rows = 0;
+
+	snprintf(qs, sizeof(qs), "%s&include=total_count&limit=2", filters);
+	parse_ok(qs, DLOG_DIALECT_EVENTS, &q);
+	assert_int_equal(dlog_store_query(f->s, f->acc1, &q, count_cb, &rows, &more, &total), 0);
+	dlog_query_done(&q);
+	return total;
+}
+
+/* A bulk group goes into the indexes as it is appended when nothing waits for an index step;
+ * small groups, and bulk ones behind them, go to the tail; pages see them all either way. */
+static void test_inline_index(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t n = DLOG_SQLITE_INLINE_INDEX;
+	char path[300];
+	sqlite3 *db;
+
+	if (is_pg)
+		skip();
+	dlog_store_set_merge_events(INT64_C(1) << 40); /* no index step meanwhile */
+	snprintf(path, sizeof(path), "%s/store.db", f->dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	append_many(f, f->acc1, (size_t)n);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), 0);
+	assert_int_equal(sql_int(db, "SELECT value FROM meta WHERE key = 'indexed_seq'"),
+			 sql_int(db, "SELECT value FROM meta WHERE key = 'last_seq'"));
+	append_many(f, f->acc1, 3);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), 3);
+	append_many(f, f->acc1, (size_t)n);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), 3 + n);
+	sqlite3_close(db);
+	/* codes[1] is every fourth event's, and the second of the three */
+	assert_int_equal(rows_and_total(f->s, f->acc1, "event_type=SYS_106"), n / 2 + 1);
+	assert_int_equal(rows_and_total(f->s, f->acc1, "event_type=UPD4_FAIL_24"), n / 2 + 1);
+	assert_int_equal(total_of(f, "event_type__neq=nosuch"), 2 * n + 3);
+	assert_int_equal(total_of(f, "event_type_category=FAIL_STORAGE"), n / 2);
+	dlog_store_set_merge_events(merge_default);
+}
+
 struct collected {
 	size_t n;
 	struct mev m[MAX_MODEL];
@@ -3623,6 +3701,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocks_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_tail, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inline_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_distributable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_session_settings, setup, teardown),
