@@ -606,6 +606,18 @@ static int pragma_int_bound(struct conn *cn, const char *sql, int64_t v, int64_t
 	return int_row(cn, st, sql, out);
 }
 
+/* meta's integer for key (0 when absent), on cn's snapshot. */
+static int meta_get(struct conn *cn, const char *key, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = conn_prepare(cn, "SELECT coalesce((SELECT value FROM meta WHERE key = ?1), 0)", &st);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	return int_row(cn, st, key, out);
+}
+
 /* Refuse foreign and newer files; bring older ones up to SCHEMA_VERSION. */
 static int migrate(sqlite3 *db)
 {
@@ -657,9 +669,7 @@ static int load_counters(struct ctx *c)
 	int rc = pragma_int(c->w.db, "SELECT coalesce(max(seq), 0) FROM events", &seq);
 
 	if (rc == 0)
-		rc = pragma_int(c->w.db,
-				"SELECT coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0)",
-				&created);
+		rc = meta_get(&c->w, "last_seq", &created);
 	if (rc != 0)
 		return rc;
 	/* meta.last_seq keeps seqs from being reused after the newest events were deleted */
@@ -2063,10 +2073,10 @@ static int tail_read(struct tail_index *t, struct conn *cn, int64_t lo, int64_t 
 static int tail_load(struct ctx *c)
 {
 	int64_t merged = 0, indexed = 0;
-	int rc = pragma_int(c->w.db, "SELECT " META_MERGED, &merged);
+	int rc = meta_get(&c->w, "merged_seq", &merged);
 
 	if (rc == 0)
-		rc = pragma_int(c->w.db, "SELECT " META_INDEXED, &indexed);
+		rc = meta_get(&c->w, "indexed_seq", &indexed);
 	c->merged_seq = merged;
 	c->indexed_seq = indexed;
 	c->tail.pruned = merged;
@@ -2365,11 +2375,10 @@ static int merge_read(struct ctx *c, struct conn *r, struct merge *m)
 	int64_t last = 0, least = __atomic_load_n(&merge_events, __ATOMIC_RELAXED);
 	int64_t most = least > DLOG_SQLITE_MERGE_EVENTS ? least : DLOG_SQLITE_MERGE_EVENTS;
 	sqlite3_stmt *st;
-	int rc = pragma_int(r->db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'merged_seq'), 0)",
-			    &m->lo);
+	int rc = meta_get(r, "merged_seq", &m->lo);
 
 	if (rc == 0)
-		rc = pragma_int(r->db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0)", &last);
+		rc = meta_get(r, "last_seq", &last);
 	c->merged_seq = m->lo;
 	m->hi = m->lo;
 	if (rc != 0 || last - m->lo < least)
@@ -2426,7 +2435,7 @@ static int merge_apply(struct ctx *c, const struct merge *m)
 	pthread_mutex_lock(&c->wlock);
 	rc = exec_cached(&c->w, "BEGIN IMMEDIATE");
 	if (rc == 0)
-		rc = pragma_int(c->w.db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'merged_seq'), 0)", &merged);
+		rc = meta_get(&c->w, "merged_seq", &merged);
 	if (rc == 0)
 		rc = pragma_int_bound(&c->w, "SELECT coalesce((SELECT min(seq) FROM events WHERE seq > ?1), 0)", m->lo, &first);
 	if (rc == 0 && (merged != m->lo || (first <= m->hi ? first : 0) != m->first))
@@ -2466,10 +2475,9 @@ static int index_apply(struct ctx *c, int64_t *hi)
 	pthread_mutex_lock(&c->wlock);
 	rc = exec_cached(&c->w, "BEGIN IMMEDIATE");
 	if (rc == 0)
-		rc = pragma_int(c->w.db, "SELECT " META_INDEXED, &lo);
+		rc = meta_get(&c->w, "indexed_seq", &lo);
 	if (rc == 0)
-		rc = pragma_int(c->w.db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0)",
-				&last);
+		rc = meta_get(&c->w, "last_seq", &last);
 	if (rc == 0)
 		*hi = last - lo > DLOG_SQLITE_INDEX_MAX ? lo + DLOG_SQLITE_INDEX_MAX : last;
 	if (rc == 0 && *hi > lo &&
@@ -2571,10 +2579,9 @@ static int inline_decide(struct ctx *c, struct dlog_append_req **reqs, size_t n)
 		events += (int64_t)reqs[i]->n;
 	if (events < DLOG_SQLITE_INLINE_INDEX)
 		return 0;
-	rc = pragma_int(c->w.db, "SELECT " META_INDEXED, &indexed);
+	rc = meta_get(&c->w, "indexed_seq", &indexed);
 	if (rc == 0)
-		rc = pragma_int(c->w.db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0)",
-				&last);
+		rc = meta_get(&c->w, "last_seq", &last);
 	c->inline_index = rc == 0 && indexed == last;
 	return rc;
 }
@@ -3232,27 +3239,36 @@ static int dp_blocks(struct dpage *p, int64_t dev)
 	return rc > 0 && rc != DPAGE_FULL ? fail(rc, p->r->db, "device blocks") : rc;
 }
 
-/* The ids of the devices a device_id or device_group_id term names (r's snapshot). */
-static int term_devices(struct conn *r, int64_t account_id, const struct dlog_term *t, struct seqv *devs)
+/* The ids sql finds for each of t's values (r's snapshot), into ids: the value is its last
+ * parameter, the account its first when it has two. */
+static int term_ids(struct conn *r, const char *sql, int64_t account_id, const struct dlog_term *t,
+		    struct seqv *ids, const char *what)
 {
-	sqlite3_stmt *st;
-	int rc = conn_prepare(r, t->field == DLOG_F_DEVICE_ID
-					 ? "SELECT id FROM devices WHERE account_id = ?1 AND device_id = ?2"
-					 : "SELECT gm.dev FROM device_groups g JOIN group_members gm"
-					   " ON gm.group_id = g.id WHERE g.account_id = ?1 AND g.gid = ?2",
-			      &st);
+	sqlite3_stmt *st = NULL;
+	int rc = conn_prepare(r, sql, &st), nv = rc == 0 ? sqlite3_bind_parameter_count(st) : 0;
 
 	for (size_t i = 0; rc == 0 && i < t->n; i++) {
-		sqlite3_bind_int64(st, 1, account_id);
-		sqlite3_bind_text(st, 2, t->v.strs[i], -1, SQLITE_STATIC);
+		if (nv == 2)
+			sqlite3_bind_int64(st, 1, account_id);
+		sqlite3_bind_text(st, nv, t->v.strs[i], -1, SQLITE_STATIC);
 		while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-			rc = seqv_add(devs, sqlite3_column_int64(st, 0));
+			rc = seqv_add(ids, sqlite3_column_int64(st, 0));
 		sqlite3_reset(st);
-		rc = steps_end(rc, r->db, "devices");
+		rc = steps_end(rc, r->db, what);
 	}
 	if (st != NULL)
 		stmt_done(st);
 	return rc;
+}
+
+/* The ids of the devices a device_id or device_group_id term names (r's snapshot). */
+static int term_devices(struct conn *r, int64_t account_id, const struct dlog_term *t, struct seqv *devs)
+{
+	return term_ids(r, t->field == DLOG_F_DEVICE_ID
+				   ? "SELECT id FROM devices WHERE account_id = ?1 AND device_id = ?2"
+				   : "SELECT gm.dev FROM device_groups g JOIN group_members gm"
+				     " ON gm.group_id = g.id WHERE g.account_id = ?1 AND g.gid = ?2",
+			account_id, t, devs, "devices");
 }
 
 /* Starts r's snapshot (r is in a transaction that has read nothing) with the tail's view: the
@@ -3563,19 +3579,7 @@ static const struct dlog_term *list_term(const struct dlog_query *q)
 /* The ids of the texts t names (r's snapshot); a text never stored names no event. */
 static int term_strings(struct conn *r, const struct dlog_term *t, struct seqv *ids)
 {
-	sqlite3_stmt *st;
-	int rc = conn_prepare(r, "SELECT id FROM strings WHERE s = ?1", &st);
-
-	for (size_t i = 0; rc == 0 && i < t->n; i++) {
-		sqlite3_bind_text(st, 1, t->v.strs[i], -1, SQLITE_STATIC);
-		while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-			rc = seqv_add(ids, sqlite3_column_int64(st, 0));
-		sqlite3_reset(st);
-		rc = steps_end(rc, r->db, "strings");
-	}
-	if (st != NULL)
-		stmt_done(st);
-	return rc;
+	return term_ids(r, "SELECT id FROM strings WHERE s = ?1", 0, t, ids, "strings");
 }
 
 static int cmp_seq(const void *a, const void *b)

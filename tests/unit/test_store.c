@@ -3227,7 +3227,41 @@ static void test_expire(void **state)
 	}
 }
 
-/* ---- tests: device blocks (SQLite) ---- */
+/* ---- tests: device blocks and the index tail (SQLite) ---- */
+
+static void check_filters(struct fixture *f, const char *const *filters, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		check_all_ways(f, filters[i], DLOG_DIALECT_EVENTS);
+}
+
+/* The model's first 20 events again, an hour later, as two requests (a request's events are of
+ * one account: the model's first ten are acme's, the next ten globex's). */
+static void append_twenty_more(struct fixture *f)
+{
+	for (size_t i = 0; i < 20; i++) {
+		model[nmodel + i] = model[i];
+		model[nmodel + i].ts += HOUR;
+	}
+	assert_true(model[0].account == model[9].account && model[10].account == model[19].account);
+	append_model(f, nmodel, nmodel + 10, 5);
+	append_model(f, nmodel + 10, nmodel + 20, 5);
+	nmodel += 20;
+}
+
+/* Retention: the commits before model[40]'s go, from the model too. */
+static void expire_before_40(struct fixture *f)
+{
+	size_t gone;
+	int64_t removed = expire_all(f->s, model[40].id.created, 7);
+
+	for (gone = 0; gone < nmodel && model[gone].id.created < model[40].id.created; gone++)
+		;
+	assert_int_equal(removed, (int64_t)gone);
+	memmove(model, model + gone, (nmodel - gone) * sizeof(model[0]));
+	nmodel -= gone;
+}
+
 
 /* Filters naming devices read the blocks and the tail; every page, cursor and total must be
  * the same whether an event was merged or not, after retention and after a reopen. */
@@ -3246,8 +3280,7 @@ static void check_device_filters(struct fixture *f)
 		"device_id__in=dev-b,NULL&campaign_id=camp-1",
 	};
 
-	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++)
-		check_all_ways(f, filters[i], DLOG_DIALECT_EVENTS);
+	check_filters(f, filters, sizeof(filters) / sizeof(filters[0]));
 }
 
 static void test_blocks_merge(void **state)
@@ -3255,8 +3288,6 @@ static void test_blocks_merge(void **state)
 	struct fixture *f = *state;
 	char path[300];
 	sqlite3 *db;
-	size_t gone;
-	int64_t removed;
 
 	if (is_pg)
 		skip();
@@ -3276,23 +3307,10 @@ static void test_blocks_merge(void **state)
 	check_device_filters(f);
 	store__sqlite_set_cand_max(DLOG_SQLITE_CAND_MAX);
 	/* retention: the first 40 events' commits go, from the blocks too */
-	removed = expire_all(f->s, model[40].id.created, 7);
-	for (gone = 0; gone < nmodel && model[gone].id.created < model[40].id.created; gone++)
-		;
-	assert_int_equal(removed, (int64_t)gone);
-	memmove(model, model + gone, (nmodel - gone) * sizeof(model[0]));
-	nmodel -= gone;
+	expire_before_40(f);
 	check_device_filters(f);
-	/* more events, merged with the rest; then a reopen reads the tail back (a request's
-	 * events are of one account: the model's first ten are acme's, the next ten globex's) */
-	for (size_t i = 0; i < 20; i++) {
-		model[nmodel + i] = model[i];
-		model[nmodel + i].ts += HOUR;
-	}
-	assert_true(model[0].account == model[9].account && model[10].account == model[19].account);
-	append_model(f, nmodel, nmodel + 10, 5);
-	append_model(f, nmodel + 10, nmodel + 20, 5);
-	nmodel += 20;
+	/* more events, merged with the rest; then a reopen reads the tail back */
+	append_twenty_more(f);
 	check_device_filters(f);
 	dlog_store_set_merge_events(merge_default);
 	dlog_store_close(f->s);
@@ -3324,8 +3342,7 @@ static void check_index_filters(struct fixture *f)
 		"state_change=false&date_time__lte=2026-05-29T10:00:00Z",
 	};
 
-	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++)
-		check_all_ways(f, filters[i], DLOG_DIALECT_EVENTS);
+	check_filters(f, filters, sizeof(filters) / sizeof(filters[0]));
 }
 
 static void test_index_tail(void **state)
@@ -3333,8 +3350,6 @@ static void test_index_tail(void **state)
 	struct fixture *f = *state;
 	char path[300];
 	sqlite3 *db;
-	size_t gone;
-	int64_t removed;
 
 	if (is_pg)
 		skip();
@@ -3342,16 +3357,9 @@ static void test_index_tail(void **state)
 	dlog_store_set_merge_events(4);
 	load_model(f);
 	wait_meta(f, "indexed_seq", 4);
-	/* ... and 20 more that stay in the tail (a request's events are of one account: the
-	 * model's first ten are acme's, the next ten globex's) */
+	/* ... and 20 more that stay in the tail */
 	dlog_store_set_merge_events(INT64_C(1) << 40);
-	for (size_t i = 0; i < 20; i++) {
-		model[nmodel + i] = model[i];
-		model[nmodel + i].ts += HOUR;
-	}
-	append_model(f, nmodel, nmodel + 10, 5);
-	append_model(f, nmodel + 10, nmodel + 20, 5);
-	nmodel += 20;
+	append_twenty_more(f);
 	snprintf(path, sizeof(path), "%s/store.db", f->dir);
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	assert_true(sql_int(db, "SELECT count(*) FROM events WHERE m") >= (int64_t)nmodel - 24);
@@ -3369,12 +3377,7 @@ static void test_index_tail(void **state)
 	store__sqlite_set_cand_max(DLOG_SQLITE_CAND_MAX);
 	store__sqlite_set_tail_dense(4);
 	/* retention: the first 40 events' commits go */
-	removed = expire_all(f->s, model[40].id.created, 7);
-	for (gone = 0; gone < nmodel && model[gone].id.created < model[40].id.created; gone++)
-		;
-	assert_int_equal(removed, (int64_t)gone);
-	memmove(model, model + gone, (nmodel - gone) * sizeof(model[0]));
-	nmodel -= gone;
+	expire_before_40(f);
 	check_index_filters(f);
 	/* a reopen reads the tail back from indexed_seq on */
 	dlog_store_set_merge_events(merge_default);
