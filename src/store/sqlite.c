@@ -169,7 +169,7 @@ static const char *const migrations[] = {
 	"INSERT INTO sqlite_stat1 VALUES ('dev_blocks', 'dev_blocks', '200000 2 1');",
 	/* 9: the index tail. The secondary indexes of events hold indexed events only (m = 1:
 	 * ids up to indexed_seq in meta); an append writes its row with m = 0 and touches none
-	 * of them, and the merger indexes the newer events in steps (index_apply). Until then
+	 * of them, and the merger indexes the newer events in steps (index_step). Until then
 	 * they are found through memory, like a device's newest events. Every existing event is
 	 * indexed: the column's default. */
 	"ALTER TABLE events ADD COLUMN m INTEGER NOT NULL DEFAULT 1;"
@@ -1029,6 +1029,19 @@ static int step_done(struct conn *cn, sqlite3_stmt *st, const char *what)
 	return rc == SQLITE_DONE ? 0 : fail(rc, cn->db, what);
 }
 
+/* meta's integer for key set to v (in cn's open transaction). */
+static int meta_set(struct conn *cn, const char *key, int64_t v)
+{
+	sqlite3_stmt *st;
+	int rc = conn_prepare(cn, "INSERT OR REPLACE INTO meta VALUES(?1, ?2)", &st);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, v);
+	return step_done(cn, st, key);
+}
+
 /* ---- the writer's dictionary caches ---- */
 
 static uint64_t dict_hash(int64_t account_id, const char *text)
@@ -1798,31 +1811,6 @@ static int append_all(struct ctx *c, int64_t account_id, const struct dlog_event
 	return rc0 != 0 ? rc0 : add_account_events(&c->w, account_id, added);
 }
 
-/* The high-water mark of sequence numbers (meta.last_seq). */
-static int set_last_seq(struct conn *cn, uint64_t seq)
-{
-	sqlite3_stmt *st;
-	int rc = conn_prepare(cn, "INSERT OR REPLACE INTO meta VALUES('last_seq', ?1)", &st);
-
-	if (rc != 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-	rc = sqlite3_step(st);
-	stmt_done(st);
-	return rc == SQLITE_DONE ? 0 : fail(rc, cn->db, "last_seq");
-}
-
-static int set_indexed_seq(struct conn *cn, int64_t seq)
-{
-	sqlite3_stmt *st;
-	int rc = conn_prepare(cn, "INSERT OR REPLACE INTO meta VALUES('indexed_seq', ?1)", &st);
-
-	if (rc != 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, seq);
-	return step_done(cn, st, "indexed_seq");
-}
-
 /* ---- the tail and the merger (docs/STORAGE.md, "SQLite: device blocks") ---- */
 
 static size_t key_hash(const int64_t *key, size_t nk, size_t cap)
@@ -2423,19 +2411,34 @@ static int merge_prep(struct ctx *c, struct merge *m)
 	return rc;
 }
 
-/* Under the writer's lock: the blocks in, merged_seq moved to hi, in one transaction, unless
- * the store moved on since the snapshot (another merger, or retention removing events of the
- * range: it removes a prefix of the ids, so the range's least event then differs). 1: stale. */
-static int merge_apply(struct ctx *c, const struct merge *m)
+/* step on the writer in a transaction of its own, under the writer's lock: committed when
+ * step returns 0, else rolled back and step's code returned. */
+static int writer_tx(struct ctx *c, int (*step)(struct ctx *c, void *arg), void *arg)
 {
-	sqlite3_stmt *st;
-	int64_t merged = 0, first = 0;
 	int rc;
 
 	pthread_mutex_lock(&c->wlock);
 	rc = exec_cached(&c->w, "BEGIN IMMEDIATE");
 	if (rc == 0)
-		rc = meta_get(&c->w, "merged_seq", &merged);
+		rc = step(c, arg);
+	if (rc == 0)
+		rc = exec_cached(&c->w, "COMMIT");
+	if (rc != 0)
+		sqlite3_exec(c->w.db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_unlock(&c->wlock);
+	return rc;
+}
+
+/* The blocks in and merged_seq moved to hi, unless the store moved on since the snapshot
+ * (another merger, or retention removing events of the range: it removes a prefix of the
+ * ids, so the range's least event then differs). 1: stale. */
+static int merge_step(struct ctx *c, void *arg)
+{
+	const struct merge *m = arg;
+	sqlite3_stmt *st;
+	int64_t merged = 0, first = 0;
+	int rc = meta_get(&c->w, "merged_seq", &merged);
+
 	if (rc == 0)
 		rc = pragma_int_bound(&c->w, "SELECT coalesce((SELECT min(seq) FROM events WHERE seq > ?1), 0)", m->lo, &first);
 	if (rc == 0 && (merged != m->lo || (first <= m->hi ? first : 0) != m->first))
@@ -2446,54 +2449,32 @@ static int merge_apply(struct ctx *c, const struct merge *m)
 			rc = blk_insert(c->w.db, st, &m->blks[i]);
 		stmt_done(st);
 	}
-	if (rc == 0)
-		rc = conn_prepare(&c->w, "INSERT OR REPLACE INTO meta VALUES('merged_seq', ?1)", &st);
-	if (rc == 0) {
-		sqlite3_bind_int64(st, 1, m->hi);
-		rc = step_done(&c->w, st, "merged_seq");
-	}
-	if (rc == 0)
-		rc = exec_cached(&c->w, "COMMIT");
-	if (rc != 0)
-		sqlite3_exec(c->w.db, "ROLLBACK", NULL, NULL, NULL);
-	pthread_mutex_unlock(&c->wlock);
-	return rc;
+	return rc == 0 ? meta_set(&c->w, "merged_seq", m->hi) : rc;
 }
 
-/* Under the writer's lock: the events past indexed_seq (at most DLOG_SQLITE_INDEX_MAX) into
- * the partial indexes, and indexed_seq moved past them, in one transaction. Their rows are
- * rewritten with m = 1, in id order, and their index entries go in at each account's,
- * event type's and campaign's end of the indexes: a few leaves per key, where appends
- * wrote one leaf per event ("SQLite: the index tail"). *hi: indexed_seq after it. */
-static int index_apply(struct ctx *c, int64_t *hi)
+/* The events past indexed_seq (at most DLOG_SQLITE_INDEX_MAX) into the partial indexes, and
+ * indexed_seq moved past them. Their rows are rewritten with m = 1, in id order, and their
+ * index entries go in at each account's, event type's and campaign's end of the indexes: a
+ * few leaves per key, where appends wrote one leaf per event ("SQLite: the index tail").
+ * arg: indexed_seq after it. */
+static int index_step(struct ctx *c, void *arg)
 {
+	int64_t *hi = arg, lo = 0, last = 0;
 	sqlite3_stmt *st;
-	int64_t lo = 0, last = 0;
-	int rc;
+	int rc = meta_get(&c->w, "indexed_seq", &lo);
 
-	*hi = 0;
-	pthread_mutex_lock(&c->wlock);
-	rc = exec_cached(&c->w, "BEGIN IMMEDIATE");
-	if (rc == 0)
-		rc = meta_get(&c->w, "indexed_seq", &lo);
 	if (rc == 0)
 		rc = meta_get(&c->w, "last_seq", &last);
-	if (rc == 0)
-		*hi = last - lo > DLOG_SQLITE_INDEX_MAX ? lo + DLOG_SQLITE_INDEX_MAX : last;
-	if (rc == 0 && *hi > lo &&
-	    (rc = conn_prepare(&c->w, "UPDATE OR FAIL events SET m = 1 WHERE seq > ?1 AND seq <= ?2", &st)) == 0) {
+	*hi = last - lo > DLOG_SQLITE_INDEX_MAX ? lo + DLOG_SQLITE_INDEX_MAX : last;
+	if (rc != 0 || *hi <= lo)
+		return rc;
+	rc = conn_prepare(&c->w, "UPDATE OR FAIL events SET m = 1 WHERE seq > ?1 AND seq <= ?2", &st);
+	if (rc == 0) {
 		sqlite3_bind_int64(st, 1, lo);
 		sqlite3_bind_int64(st, 2, *hi);
 		rc = step_done(&c->w, st, "index step");
 	}
-	if (rc == 0 && *hi > lo)
-		rc = set_indexed_seq(&c->w, *hi);
-	if (rc == 0)
-		rc = exec_cached(&c->w, "COMMIT");
-	if (rc != 0)
-		sqlite3_exec(c->w.db, "ROLLBACK", NULL, NULL, NULL);
-	pthread_mutex_unlock(&c->wlock);
-	return rc;
+	return rc == 0 ? meta_set(&c->w, "indexed_seq", *hi) : rc;
 }
 
 /* The merger, every 50 ms: once DLOG_SQLITE_INDEX_EVENTS have been appended since the last
@@ -2518,7 +2499,7 @@ static void *merge_main(void *arg)
 		if (last - c->indexed_seq >= step) {
 			int64_t hi = 0;
 
-			rc = index_apply(c, &hi);
+			rc = writer_tx(c, index_step, &hi);
 			if (rc == 0 && hi > c->indexed_seq) {
 				worked = true;
 				c->indexed_seq = hi;
@@ -2534,7 +2515,7 @@ static void *merge_main(void *arg)
 		if (rc == 0 && last - c->merged_seq >= most) {
 			rc = merge_prep(c, &m);
 			if (rc == 0 && m.hi > m.lo)
-				rc = merge_apply(c, &m);
+				rc = writer_tx(c, merge_step, &m);
 			if (rc == 0 && m.hi > m.lo) {
 				worked = true;
 				c->merged_seq = m.hi;
@@ -2628,9 +2609,9 @@ static int sqlite_append_group(void *vctx, struct dlog_append_req **reqs, size_t
 			break;
 	}
 	if (rc == 0 && c->next_seq != group_seq0)
-		rc = set_last_seq(&c->w, c->next_seq - 1);
+		rc = meta_set(&c->w, "last_seq", (int64_t)c->next_seq - 1);
 	if (rc == 0 && c->inline_index && c->next_seq != group_seq0)
-		rc = set_indexed_seq(&c->w, (int64_t)c->next_seq - 1);
+		rc = meta_set(&c->w, "indexed_seq", (int64_t)c->next_seq - 1);
 	if (rc == 0)
 		rc = exec_cached(&c->w, "COMMIT");
 	if (rc != 0) {

@@ -2999,15 +2999,24 @@ static long cached_pages(const struct fixture *f, const char *name, bool drop, l
 }
 
 /* Wait until the merger has moved all but fewer than n of the events into device blocks. */
-/* Until fewer than n events are past the meta key's id (merged_seq, indexed_seq). */
-static void wait_meta(struct fixture *f, const char *key, int64_t n)
+/* The store's file, opened read-only beside the store. */
+static sqlite3 *store_file(struct fixture *f)
 {
 	char path[300];
 	sqlite3 *db;
-	int64_t left = -1;
 
 	snprintf(path, sizeof(path), "%s/store.db", f->dir);
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	return db;
+}
+
+/* Until fewer than n events are past the meta key's id (merged_seq, indexed_seq). */
+static void wait_meta(struct fixture *f, const char *key, int64_t n)
+{
+	sqlite3 *db;
+	int64_t left = -1;
+
+	db = store_file(f);
 	for (int i = 0; i < 400; i++) {
 		sqlite3_stmt *st;
 
@@ -3286,7 +3295,6 @@ static void check_device_filters(struct fixture *f)
 static void test_blocks_merge(void **state)
 {
 	struct fixture *f = *state;
-	char path[300];
 	sqlite3 *db;
 
 	if (is_pg)
@@ -3294,8 +3302,7 @@ static void test_blocks_merge(void **state)
 	dlog_store_set_merge_events(4);
 	load_model(f);
 	wait_merged(f, 4);
-	snprintf(path, sizeof(path), "%s/store.db", f->dir);
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	db = store_file(f);
 	/* all but the last few are in blocks, and events(dev) is gone */
 	assert_true(sql_int(db, "SELECT sum(n) FROM dev_blocks") > (int64_t)nmodel - 4);
 	assert_int_equal(sql_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'events_dev'"), 0);
@@ -3348,7 +3355,6 @@ static void check_index_filters(struct fixture *f)
 static void test_index_tail(void **state)
 {
 	struct fixture *f = *state;
-	char path[300];
 	sqlite3 *db;
 
 	if (is_pg)
@@ -3360,8 +3366,7 @@ static void test_index_tail(void **state)
 	/* ... and 20 more that stay in the tail */
 	dlog_store_set_merge_events(INT64_C(1) << 40);
 	append_twenty_more(f);
-	snprintf(path, sizeof(path), "%s/store.db", f->dir);
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	db = store_file(f);
 	assert_true(sql_int(db, "SELECT count(*) FROM events WHERE m") >= (int64_t)nmodel - 24);
 	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"),
 			 sql_int(db, "SELECT count(*) FROM events WHERE seq > (SELECT value FROM meta"
@@ -3428,14 +3433,12 @@ static void test_inline_index(void **state)
 {
 	struct fixture *f = *state;
 	const int64_t n = DLOG_SQLITE_INLINE_INDEX;
-	char path[300];
 	sqlite3 *db;
 
 	if (is_pg)
 		skip();
 	dlog_store_set_merge_events(INT64_C(1) << 40); /* no index step meanwhile */
-	snprintf(path, sizeof(path), "%s/store.db", f->dir);
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	db = store_file(f);
 	append_many(f, f->acc1, (size_t)n);
 	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), 0);
 	assert_int_equal(sql_int(db, "SELECT value FROM meta WHERE key = 'indexed_seq'"),
