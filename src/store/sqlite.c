@@ -184,6 +184,14 @@ static const char *const migrations[] = {
 	" ('events', 'events_code', '1000000 100000 3000'),"
 	" ('events', 'events_camp', '100000 10000 500');"
 	"ANALYZE sqlite_schema;",
+	/* 10: the device directory holds the indexed events only (index_step folds the others
+	 * in), where appends had kept it current. The events the merger had not indexed yet are
+	 * in it already: they are indexed here, so that no step folds them in twice. */
+	"UPDATE events SET m = 1 WHERE seq > coalesce((SELECT value FROM meta"
+	" WHERE key = 'indexed_seq'), 0);"
+	"INSERT OR REPLACE INTO meta VALUES('indexed_seq', max("
+	" coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0),"
+	" coalesce((SELECT max(seq) FROM events), 0)));",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -379,7 +387,8 @@ struct ctx {
 	pthread_t merge_thread;
 	bool merge_running, merge_stop; /* merge_stop: atomic */
 	int64_t merged_seq;             /* as the merger last saw it; its thread only */
-	int64_t indexed_seq;            /* likewise */
+	int64_t indexed_seq;            /* as the last index step saw it; index_lock */
+	pthread_mutex_t index_lock;     /* one index step at a time (index_pending) */
 	bool inline_index; /* wlock: the open group's events go into the indexes as appended */
 };
 
@@ -873,6 +882,7 @@ static void sqlite_close(void *vctx)
 	pthread_mutex_destroy(&c->wlock);
 	pthread_mutex_destroy(&c->ckpt_lock);
 	pthread_mutex_destroy(&c->tail.lock);
+	pthread_mutex_destroy(&c->index_lock);
 	pthread_cond_destroy(&c->ckpt_cond);
 	free(c->path);
 	free(c);
@@ -903,6 +913,7 @@ static int sqlite_open(const char *path, void **out, char *errbuf, size_t errlen
 	c->pages.mapped = true;
 	pthread_mutex_init(&c->ckpt_lock, NULL);
 	pthread_mutex_init(&c->tail.lock, NULL);
+	pthread_mutex_init(&c->index_lock, NULL);
 	{
 		pthread_condattr_t attr; /* ckpt_wait's deadline is on the monotonic clock */
 
@@ -1439,14 +1450,42 @@ static void fold_free(struct dev_fold *f)
 	memset(f, 0, sizeof(*f));
 }
 
-/* Applies the same rules as the UPDATE: a later-or-equal date_time wins, ties go to the
- * later event (events arrive in seq order). */
-static void fold_event(struct dev_fold *f, int64_t dev, const struct dlog_event *e, int64_t seq,
-		       int64_t code, int64_t camp)
+/* What the directory takes from one event; camp 0: none. */
+struct dir_event {
+	int64_t dev, seq, code, camp;
+	dlog_time ts;
+	int mtype, state; /* state: the lifecycle state it moves the device to, 0 for none */
+};
+
+/* e into d by the same rules as the UPDATE: a later-or-equal date_time wins, ties go to the
+ * later event (events come in seq order). */
+static void delta_add(struct dev_delta *d, const struct dir_event *e)
 {
+	d->n[e->mtype & 3]++;
+	if (e->ts < d->first_ts)
+		d->first_ts = e->ts;
+	if (e->ts >= d->last_ts) {
+		d->last_ts = e->ts;
+		d->last_seq = e->seq;
+		d->last_code = e->code;
+		d->last_mtype = e->mtype;
+	}
+	if (e->camp != 0 && (!d->has_camp || e->ts >= d->camp_ts)) {
+		d->has_camp = true;
+		d->camp_ts = e->ts;
+		d->camp = e->camp;
+	}
+	if (e->state > 0 && (d->state == 0 || e->ts >= d->state_ts)) {
+		d->state = e->state;
+		d->state_ts = e->ts;
+	}
+}
+
+static void fold_event(struct dev_fold *f, const struct dir_event *e)
+{
+	int64_t dev = e->dev;
 	size_t i = ((uint64_t)dev * 0x9E3779B97F4A7C15ULL >> 20) & (f->cap - 1);
 	struct dev_delta *d;
-	int state = (int)dlog_device_state_of(e->event_type);
 
 	while (f->slot[i].dev != 0 && f->slot[i].dev != dev)
 		i = (i + 1) & (f->cap - 1);
@@ -1454,28 +1493,11 @@ static void fold_event(struct dev_fold *f, int64_t dev, const struct dlog_event 
 	if (d->dev == 0) {
 		memset(d, 0, sizeof(*d));
 		d->dev = dev;
-		d->first_ts = e->date_time;
+		d->first_ts = INT64_MAX;
 		d->last_ts = INT64_MIN;
 		f->touched[f->n++] = d;
 	}
-	d->n[e->mtype & 3]++;
-	if (e->date_time < d->first_ts)
-		d->first_ts = e->date_time;
-	if (e->date_time >= d->last_ts) {
-		d->last_ts = e->date_time;
-		d->last_seq = seq;
-		d->last_code = code;
-		d->last_mtype = (int)e->mtype;
-	}
-	if (e->campaign_id != NULL && (!d->has_camp || e->date_time >= d->camp_ts)) {
-		d->has_camp = true;
-		d->camp_ts = e->date_time;
-		d->camp = camp;
-	}
-	if (state > 0 && (d->state == 0 || e->date_time >= d->state_ts)) {
-		d->state = state;
-		d->state_ts = e->date_time;
-	}
+	delta_add(d, e);
 }
 
 static int cmp_delta(const void *a, const void *b)
@@ -1714,8 +1736,12 @@ static int insert_event(struct ctx *c, int64_t account_id, const struct dlog_eve
 	rc = step_done(cn, st, "event insert");
 	if (rc == 0)
 		rc = note_attrs(c, account_id, code, (int)e->mtype, cat, descr);
-	if (rc == 0)
-		fold_event(&c->fold, dev, e, (int64_t)res->id.seq, code, camp);
+	if (rc == 0 && c->inline_index) {
+		struct dir_event d = {dev, (int64_t)res->id.seq, code, camp, e->date_time,
+				      (int)e->mtype, (int)dlog_device_state_of(e->event_type)};
+
+		fold_event(&c->fold, &d);
+	}
 	if (rc == 0 && e->campaign_id != NULL)
 		rc = update_campaign(cn, account_id, dev, e, (int64_t)res->id.seq, code, camp);
 	if (rc == 0) {
@@ -1778,7 +1804,7 @@ static int append_all(struct ctx *c, int64_t account_id, const struct dlog_event
 {
 	int64_t added = 0, first_seq = (int64_t)c->next_seq;
 	dlog_time min_ts = INT64_MAX, max_ts = INT64_MIN;
-	int rc0 = fold_begin(&c->fold, n);
+	int rc0 = c->inline_index ? fold_begin(&c->fold, n) : 0;
 
 	if (rc0 != 0)
 		return rc0;
@@ -1804,7 +1830,7 @@ static int append_all(struct ctx *c, int64_t account_id, const struct dlog_event
 	}
 	if (added == 0)
 		return 0;
-	rc0 = fold_flush(&c->w, &c->fold);
+	rc0 = c->inline_index ? fold_flush(&c->w, &c->fold) : 0;
 	if (rc0 == 0)
 		rc0 = zone_add(&c->w, account_id, first_seq, (int64_t)c->next_seq - 1, added, min_ts,
 			       max_ts);
@@ -2452,29 +2478,130 @@ static int merge_step(struct ctx *c, void *arg)
 	return rc == 0 ? meta_set(&c->w, "merged_seq", m->hi) : rc;
 }
 
-/* The events past indexed_seq (at most DLOG_SQLITE_INDEX_MAX) into the partial indexes, and
- * indexed_seq moved past them. Their rows are rewritten with m = 1, in id order, and their
- * index entries go in at each account's, event type's and campaign's end of the indexes: a
- * few leaves per key, where appends wrote one leaf per event ("SQLite: the index tail").
- * arg: indexed_seq after it. */
-static int index_step(struct ctx *c, void *arg)
+/* The event types that move a device's lifecycle state: their ids (0: no event has one yet)
+ * and the states they move it to. */
+static int state_codes(struct conn *cn, int64_t ids[3], int states[3])
 {
-	int64_t *hi = arg, lo = 0, last = 0;
+	static const char *const types[3] = {"SYS_105", "SYS_106", "SYS_107"};
 	sqlite3_stmt *st;
-	int rc = meta_get(&c->w, "indexed_seq", &lo);
+	int rc = conn_prepare(cn, "SELECT coalesce((SELECT id FROM strings WHERE s = ?1), 0)", &st);
+
+	for (int i = 0; i < 3 && rc == 0; i++) {
+		states[i] = (int)dlog_device_state_of(types[i]);
+		sqlite3_bind_text(st, 1, types[i], -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		ids[i] = sqlite3_column_int64(st, 0);
+		rc = rc == SQLITE_ROW ? 0 : fail(rc, cn->db, "state codes");
+		sqlite3_reset(st);
+	}
+	if (rc == 0)
+		stmt_done(st);
+	return rc;
+}
+
+#define DIR_EVENT_COLUMNS "seq, dev, ts, code, mtype, coalesce(camp, 0)"
+
+/* st's row of DIR_EVENT_COLUMNS; ids and states from state_codes. */
+static void dir_event_row(sqlite3_stmt *st, const int64_t ids[3], const int states[3],
+			  struct dir_event *e)
+{
+	*e = (struct dir_event){
+		.seq = sqlite3_column_int64(st, 0), .dev = sqlite3_column_int64(st, 1),
+		.ts = sqlite3_column_int64(st, 2), .code = sqlite3_column_int64(st, 3),
+		.mtype = sqlite3_column_int(st, 4), .camp = sqlite3_column_int64(st, 5)};
+	for (int i = 0; i < 3; i++)
+		if (ids[i] != 0 && e->code == ids[i])
+			e->state = states[i];
+}
+
+/* The events (lo, hi] into the device directory, read from the log in id order and folded
+ * DLOG_SQLITE_INDEX_EVENTS at a time: one UPDATE per device per fold, in device order. */
+static int dir_fold(struct ctx *c, int64_t lo, int64_t hi)
+{
+	int64_t ids[3];
+	int states[3];
+	sqlite3_stmt *st;
+	int rc = state_codes(&c->w, ids, states);
 
 	if (rc == 0)
-		rc = meta_get(&c->w, "last_seq", &last);
-	*hi = last - lo > DLOG_SQLITE_INDEX_MAX ? lo + DLOG_SQLITE_INDEX_MAX : last;
-	if (rc != 0 || *hi <= lo)
-		return rc;
-	rc = conn_prepare(&c->w, "UPDATE OR FAIL events SET m = 1 WHERE seq > ?1 AND seq <= ?2", &st);
-	if (rc == 0) {
+		rc = conn_prepare(&c->w, "SELECT " DIR_EVENT_COLUMNS " FROM events"
+					 " WHERE seq > ?1 AND seq <= ?2 ORDER BY seq", &st);
+	while (rc == 0 && lo < hi) {
+		int64_t to = hi - lo > DLOG_SQLITE_INDEX_EVENTS ? lo + DLOG_SQLITE_INDEX_EVENTS : hi;
+
+		rc = fold_begin(&c->fold, (size_t)(to - lo));
+		if (rc != 0)
+			break;
 		sqlite3_bind_int64(st, 1, lo);
-		sqlite3_bind_int64(st, 2, *hi);
+		sqlite3_bind_int64(st, 2, to);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			struct dir_event e;
+
+			dir_event_row(st, ids, states, &e);
+			fold_event(&c->fold, &e);
+		}
+		sqlite3_reset(st);
+		rc = rc == SQLITE_DONE ? fold_flush(&c->w, &c->fold) : fail(rc, c->w.db, "directory fold");
+		lo = to;
+	}
+	if (rc == 0)
+		stmt_done(st);
+	return rc;
+}
+
+struct index_range {
+	int64_t lo, hi, last; /* indexed_seq before and after the step; last_seq */
+};
+
+/* The events past indexed_seq (at most DLOG_SQLITE_INDEX_MAX) into the partial indexes and
+ * the device directory, and indexed_seq moved past them. Their rows are rewritten with m = 1,
+ * in id order, and their index entries go in at each account's, event type's and campaign's
+ * end of the indexes: a few leaves per key, where appends wrote one leaf per event ("SQLite:
+ * the index tail"); each device's row is written once for all its events of the step. */
+static int index_step(struct ctx *c, void *arg)
+{
+	struct index_range *r = arg;
+	sqlite3_stmt *st;
+	int rc = meta_get(&c->w, "indexed_seq", &r->lo);
+
+	if (rc == 0)
+		rc = meta_get(&c->w, "last_seq", &r->last);
+	r->hi = r->last - r->lo > DLOG_SQLITE_INDEX_MAX ? r->lo + DLOG_SQLITE_INDEX_MAX : r->last;
+	if (rc != 0 || r->hi <= r->lo)
+		return rc;
+	rc = dir_fold(c, r->lo, r->hi);
+	if (rc == 0)
+		rc = conn_prepare(&c->w, "UPDATE OR FAIL events SET m = 1 WHERE seq > ?1 AND seq <= ?2",
+				  &st);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, r->lo);
+		sqlite3_bind_int64(st, 2, r->hi);
 		rc = step_done(&c->w, st, "index step");
 	}
-	return rc == 0 ? meta_set(&c->w, "indexed_seq", *hi) : rc;
+	return rc == 0 ? meta_set(&c->w, "indexed_seq", r->hi) : rc;
+}
+
+/* One index step, or (all) steps until every event committed before the call is indexed;
+ * the tail's lists drop what they took. Index steps run one at a time (index_lock). */
+static int index_pending(struct ctx *c, bool all)
+{
+	struct index_range r;
+	int rc;
+
+	pthread_mutex_lock(&c->index_lock);
+	do {
+		r = (struct index_range){0};
+		rc = writer_tx(c, index_step, &r);
+		if (rc == 0 && r.hi > c->indexed_seq) {
+			__atomic_store_n(&c->indexed_seq, r.hi, __ATOMIC_RELAXED);
+			pthread_mutex_lock(&c->tail.lock);
+			if (r.hi > c->tail.ipruned)
+				tail_iprune(&c->tail, r.hi);
+			pthread_mutex_unlock(&c->tail.lock);
+		}
+	} while (rc == 0 && all && r.hi < r.last);
+	pthread_mutex_unlock(&c->index_lock);
+	return rc;
 }
 
 /* The merger, every 50 ms: once DLOG_SQLITE_INDEX_EVENTS have been appended since the last
@@ -2496,21 +2623,14 @@ static void *merge_main(void *arg)
 		bool worked = false;
 		int rc = 0;
 
-		if (last - c->indexed_seq >= step) {
-			int64_t hi = 0;
+		if (last - __atomic_load_n(&c->indexed_seq, __ATOMIC_RELAXED) >= step) {
+			int64_t before = __atomic_load_n(&c->indexed_seq, __ATOMIC_RELAXED);
 
-			rc = writer_tx(c, index_step, &hi);
-			if (rc == 0 && hi > c->indexed_seq) {
-				worked = true;
-				c->indexed_seq = hi;
-				pthread_mutex_lock(&c->tail.lock);
-				if (hi > c->tail.ipruned)
-					tail_iprune(&c->tail, hi);
-				pthread_mutex_unlock(&c->tail.lock);
-			} else if (rc != 0) {
+			rc = index_pending(c, false);
+			if (rc != 0)
 				dlog_log(DLOG_LOG_WARNING, "store: indexing appended events: %s (retrying)",
 					 errmsg);
-			}
+			worked = rc == 0 && __atomic_load_n(&c->indexed_seq, __ATOMIC_RELAXED) > before;
 		}
 		if (rc == 0 && last - c->merged_seq >= most) {
 			rc = merge_prep(c, &m);
@@ -4093,6 +4213,24 @@ static int count_gen(struct conn *r, struct sqlgen *g, int64_t *total)
 	return int_row(r, st, "count", total);
 }
 
+/* The directory holds the indexed events (index_step; a bulk group's inline): a device read
+ * first indexes what is pending, so that it sees every event acknowledged before it, by this
+ * process or another. */
+static int directory_current(struct ctx *c)
+{
+	struct conn *r;
+	int64_t indexed = 0, last = 0;
+	int rc = pool_get(c, &c->points, &r);
+
+	if (rc != 0)
+		return rc;
+	rc = meta_get(r, "indexed_seq", &indexed);
+	if (rc == 0)
+		rc = meta_get(r, "last_seq", &last);
+	pool_put(&c->points, r);
+	return rc == 0 && indexed < last ? index_pending(c, true) : rc;
+}
+
 static int sqlite_device_query(void *vctx, int64_t account_id, const char *group_id,
 			       const struct dlog_query *q, dlog_device_cb cb, void *arg,
 			       bool *has_more, int64_t *total)
@@ -4101,8 +4239,10 @@ static int sqlite_device_query(void *vctx, int64_t account_id, const char *group
 	struct conn *r;
 	struct sqlgen g;
 	int64_t group = 0;
-	int rc = reader_get(c, &r);
+	int rc = directory_current(c);
 
+	if (rc == 0)
+		rc = reader_get(c, &r);
 	if (rc != 0)
 		return rc;
 	*has_more = false;
@@ -4129,28 +4269,86 @@ out:
 	return rc;
 }
 
+/* A device's row with its events that no index step has folded in yet (m = 0: a row is
+ * indexed and folded in one transaction), read in one snapshot: the directory as of every
+ * event acknowledged before the read, without writing. Those events are the unindexed rows
+ * past indexed_seq, at most a few index steps' worth, read along the rowid. */
+static int device_now(struct ctx *c, struct conn *r, int64_t account_id, const char *device_id,
+		      dlog_device_cb cb, void *arg)
+{
+	sqlite3_stmt *st, *ev;
+	struct dev_delta d = {0};
+	struct dlog_device out;
+	int64_t ids[3];
+	int states[3];
+	int rc = conn_prepare(r, "SELECT id, device_id, state, state_ts, coalesce(first_ts, ?3),"
+				 " coalesce(last_ts, ?4), coalesce(last_code, 0), coalesce(last_mtype, 0),"
+				 " coalesce(last_camp, 0), last_camp_ts, n0, n1, n2, n3 FROM devices"
+				 " WHERE account_id = ?1 AND device_id = ?2", &st);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_text(st, 2, device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, INT64_MAX);
+	sqlite3_bind_int64(st, 4, INT64_MIN);
+	rc = step_one(r, st, "device get");
+	if (rc == 0) {
+		d = (struct dev_delta){
+			.dev = sqlite3_column_int64(st, 0), .state = sqlite3_column_int(st, 2),
+			.state_ts = sqlite3_column_int64(st, 3), .first_ts = sqlite3_column_int64(st, 4),
+			.last_ts = sqlite3_column_int64(st, 5), .last_code = sqlite3_column_int64(st, 6),
+			.last_mtype = sqlite3_column_int(st, 7), .camp = sqlite3_column_int64(st, 8),
+			.has_camp = sqlite3_column_type(st, 9) != SQLITE_NULL,
+			.camp_ts = sqlite3_column_int64(st, 9)};
+		for (int k = 0; k < 4; k++)
+			d.n[k] = sqlite3_column_int64(st, 10 + k);
+		rc = state_codes(r, ids, states);
+	}
+	if (rc == 0)
+		rc = conn_prepare(r, "SELECT " DIR_EVENT_COLUMNS " FROM events WHERE seq > coalesce("
+				     "(SELECT value FROM meta WHERE key = 'indexed_seq'), 0)"
+				     " AND dev = ?1 AND NOT m ORDER BY seq", &ev);
+	if (rc == 0) {
+		sqlite3_bind_int64(ev, 1, d.dev);
+		while ((rc = sqlite3_step(ev)) == SQLITE_ROW) {
+			struct dir_event e;
+
+			dir_event_row(ev, ids, states, &e);
+			delta_add(&d, &e);
+		}
+		rc = steps_end(rc, r->db, "device get");
+		stmt_done(ev);
+	}
+	if (rc == 0) {
+		memset(&out, 0, sizeof(out));
+		out.device_id = (const char *)sqlite3_column_text(st, 1);
+		out.state = (enum dlog_device_state)d.state;
+		out.first_at = d.first_ts;
+		out.last_at = d.last_ts;
+		out.last_event_type = d.last_code != 0 ? id_text(c, r, TX_CODE, d.last_code) : NULL;
+		out.last_mtype = (enum dlog_mtype)d.last_mtype;
+		out.last_campaign_id = d.has_camp ? id_text(c, r, TX_CAMP, d.camp) : NULL;
+		memcpy(out.counts, d.n, sizeof(out.counts));
+		rc = cb(arg, &out);
+	}
+	stmt_done(st);
+	return rc;
+}
+
 static int sqlite_device_get(void *vctx, int64_t account_id, const char *device_id,
 			     dlog_device_cb cb, void *arg)
 {
 	struct ctx *c = vctx;
 	struct conn *r;
-	sqlite3_stmt *st;
 	int rc = reader_get(c, &r);
 
 	if (rc != 0)
 		return rc;
-	rc = conn_prepare(r, DEVICE_SELECT " WHERE d.account_id = ?1 AND d.device_id = ?2", &st);
+	rc = exec_cached(r, "BEGIN");
 	if (rc == 0) {
-		sqlite3_bind_int64(st, 1, account_id);
-		sqlite3_bind_text(st, 2, device_id, -1, SQLITE_STATIC);
-		rc = step_one(r, st, "device get");
-		if (rc == 0) {
-			struct dlog_device d;
-
-			device_row(st, &d);
-			rc = cb(arg, &d);
-		}
-		stmt_done(st);
+		rc = device_now(c, r, account_id, device_id, cb, arg);
+		(void)exec_cached(r, "COMMIT");
 	}
 	reader_put(c, r);
 	return rc;
@@ -4666,8 +4864,11 @@ static int sqlite_expire(void *vctx, dlog_time cutoff, int max_rows, int64_t *de
 {
 	struct ctx *c = vctx;
 	sqlite3_stmt *st;
-	int rc;
+	/* the directory keeps what it was told of expiring events: they are folded in first */
+	int rc = index_pending(c, true);
 
+	if (rc != 0)
+		return rc;
 	pthread_mutex_lock(&c->wlock);
 	rc = exec(c->w.db, "BEGIN IMMEDIATE");
 	if (rc != 0)

@@ -3456,6 +3456,105 @@ static void test_inline_index(void **state)
 	dlog_store_set_merge_events(merge_default);
 }
 
+static void sql_exec(struct fixture *f, const char *sql)
+{
+	char path[300];
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/store.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+#define DIR_EVENTS "SELECT sum(n0 + n1 + n2 + n3) FROM devices"
+
+/* The devices of the model's account, listed by the store (a page of 16 at most), are the
+ * model's. */
+static void check_listed(struct fixture *f, int64_t account)
+{
+	struct dlog_query q;
+	struct dpage p = {0};
+	bool more = true;
+	int64_t total = -1;
+	size_t want = 0;
+
+	for (size_t i = 0; i < NDEVS; i++) {
+		struct mdev d;
+
+		want += model_device(account, all_devs[i], &d);
+	}
+	parse_ok("include=total_count&limit=16", DLOG_DIALECT_DEVICES, &q);
+	assert_int_equal(dlog_store_device_query(f->s, account, NULL, &q, dev_cb, &p, &more, &total),
+			 0);
+	dlog_query_done(&q);
+	assert_false(more);
+	assert_int_equal(total, (int64_t)want);
+	assert_int_equal(p.n, want);
+	for (size_t i = 0; i < p.n; i++) {
+		struct mdev d;
+
+		assert_true(model_device(account, p.d[i].id, &d));
+		check_dev(&p.d[i], &d);
+	}
+}
+
+/* SQLite: small groups leave the device directory to the index step. Reading a device adds
+ * its unindexed events to its row, writing nothing; listing devices (whose filters and order
+ * need the rows) indexes what is pending first; retention folds in what it is about to
+ * remove; a store of schema 9, whose directory already held its unindexed events, does not
+ * count them twice. */
+static void test_directory_deferred(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3 *db;
+	int64_t events;
+
+	if (is_pg)
+		skip();
+	dlog_store_set_merge_events(INT64_C(1) << 40); /* no index step meanwhile */
+	load_dir_model(f);
+	db = store_file(f);
+	events = sql_int(db, "SELECT count(*) FROM events");
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), events);
+	assert_int_equal(sql_int(db, DIR_EVENTS), 0);
+	check_directory(f, f->acc1);
+	check_directory(f, f->acc2);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), events);
+	check_listed(f, f->acc1);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), 0);
+	assert_int_equal(sql_int(db, DIR_EVENTS), events);
+	check_listed(f, f->acc2);
+	check_directory(f, f->acc1);
+	sqlite3_close(db);
+
+	/* schema 9 with five events the merger had not indexed, already in the directory */
+	dlog_store_close(f->s);
+	f->s = NULL;
+	sql_exec(f, "UPDATE events SET m = 0 WHERE seq > (SELECT max(seq) - 5 FROM events);"
+		    " UPDATE meta SET value = value - 5 WHERE key = 'indexed_seq';"
+		    " PRAGMA user_version = 9;");
+	open_store(f);
+	check_directory(f, f->acc1);
+	check_directory(f, f->acc2);
+
+	/* retention removes every event, three of them not folded in yet: the directory keeps
+	 * each device's lifetime, all of it */
+	for (int i = 0; i < 3; i++)
+		model[nmodel + (size_t)i] = model[(size_t)i];
+	nmodel += 3;
+	append_model(f, nmodel - 3, nmodel, 1);
+	db = store_file(f);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), 3);
+	assert_int_equal(expire_all(f->s, dlog_time_now() + 1000000, 1000), events + 3);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM events"), 0);
+	assert_int_equal(sql_int(db, DIR_EVENTS), events + 3);
+	sqlite3_close(db);
+	check_directory(f, f->acc1);
+	check_directory(f, f->acc2);
+	dlog_store_set_merge_events(merge_default);
+}
+
 struct collected {
 	size_t n;
 	struct mev m[MAX_MODEL];
@@ -3708,6 +3807,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blocks_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inline_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_directory_deferred, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_distributable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_session_settings, setup, teardown),
