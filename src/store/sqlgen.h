@@ -108,6 +108,9 @@ void store__sqlite_set_cand_max(size_t n);
 /* The index tail's ids are read in place when they span less than factor times their number
  * (4; tests set 0 to look every one up by id). */
 void store__sqlite_set_tail_dense(int64_t factor);
+/* A store at rest indexes its tail after ms without appends (DLOG_SQLITE_IDLE_INDEX_MS; tests
+ * that keep a tail set 0: by count only). Stores opened before the call follow it too. */
+void store__sqlite_set_idle_index(int64_t ms);
 /* Bind g's values to st (an SQLite statement prepared from g's SQL): 0 or DLOG_ESTORE. */
 struct sqlite3_stmt;
 int store__sqlite_bind(struct sqlite3_stmt *st, const struct sqlgen *g);

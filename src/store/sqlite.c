@@ -2604,8 +2604,26 @@ static int index_pending(struct ctx *c, bool all)
 	return rc;
 }
 
+/* A store at rest indexes its tail after this many ms without appends (0: only by count). */
+static int64_t idle_index_ms = DLOG_SQLITE_IDLE_INDEX_MS; /* __atomic builtins */
+
+void store__sqlite_set_idle_index(int64_t ms)
+{
+	__atomic_store_n(&idle_index_ms, ms, __ATOMIC_RELAXED);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 /* The merger, every 50 ms: once DLOG_SQLITE_INDEX_EVENTS have been appended since the last
- * index step (or merge_events, when fewer), they go into the partial indexes; once
+ * index step (or merge_events, when fewer), or once appends have stopped for
+ * DLOG_SQLITE_IDLE_INDEX_MS with any pending (a store at rest then reads no tail), they go
+ * into the partial indexes; once
  * merge_events have been appended since the last merge, they go into new blocks of their
  * devices (a device's last block is never rewritten: blocks of a few events are fine).
  * Either way their seqs then leave the tail. (Readers drop seqs that another process
@@ -2613,6 +2631,7 @@ static int index_pending(struct ctx *c, bool all)
 static void *merge_main(void *arg)
 {
 	struct ctx *c = arg;
+	int64_t seen = 0, quiet_since = mono_ms();
 
 	while (!__atomic_load_n(&c->merge_stop, __ATOMIC_ACQUIRE)) {
 		struct merge m = {0};
@@ -2620,9 +2639,16 @@ static void *merge_main(void *arg)
 		int64_t step = most < DLOG_SQLITE_INDEX_EVENTS ? most : DLOG_SQLITE_INDEX_EVENTS;
 		/* next_seq is the writer's; a stale read only moves a check by 50 ms */
 		int64_t last = (int64_t)__atomic_load_n(&c->next_seq, __ATOMIC_RELAXED) - 1;
+		int64_t idle = __atomic_load_n(&idle_index_ms, __ATOMIC_RELAXED), now = mono_ms();
 		bool worked = false;
 		int rc = 0;
 
+		if (last != seen) {
+			seen = last;
+			quiet_since = now;
+		}
+		if (idle > 0 && now - quiet_since >= idle)
+			step = 1;
 		if (last - __atomic_load_n(&c->indexed_seq, __ATOMIC_RELAXED) >= step) {
 			int64_t before = __atomic_load_n(&c->indexed_seq, __ATOMIC_RELAXED);
 

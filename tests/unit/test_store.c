@@ -3555,6 +3555,26 @@ static void test_directory_deferred(void **state)
 	dlog_store_set_merge_events(merge_default);
 }
 
+/* SQLite: a store at rest indexes its tail (and folds it into the directory) once appends
+ * have stopped for DLOG_SQLITE_IDLE_INDEX_MS, however few events it holds. */
+static void test_idle_index(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3 *db;
+
+	if (is_pg)
+		skip();
+	append_many(f, f->acc1, 3);
+	db = store_file(f);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), 3);
+	store__sqlite_set_idle_index(DLOG_SQLITE_IDLE_INDEX_MS);
+	wait_meta(f, "indexed_seq", 1);
+	store__sqlite_set_idle_index(0);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), 0);
+	assert_int_equal(sql_int(db, DIR_EVENTS), 3);
+	sqlite3_close(db);
+}
+
 struct collected {
 	size_t n;
 	struct mev m[MAX_MODEL];
@@ -3808,6 +3828,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_index_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inline_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_directory_deferred, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_distributable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_session_settings, setup, teardown),
@@ -3819,6 +3840,8 @@ int main(void)
 	if (getenv("DLOG_TEST_MERGE_EVENTS") != NULL)
 		merge_default = atoll(getenv("DLOG_TEST_MERGE_EVENTS"));
 	dlog_store_set_merge_events(merge_default);
+	/* the tests keep their tails for as long as they read them (test_idle_index: not) */
+	store__sqlite_set_idle_index(0);
 	printf("store backend: %s\n", is_pg ? "postgresql" : "sqlite (fresh temporary file)");
 	if (!is_pg)
 		printf("merges into device blocks every %lld events\n", (long long)merge_default);
