@@ -604,6 +604,15 @@ static int pragma_int(sqlite3 *db, const char *sql, int64_t *out)
 }
 
 /* One integer from sql with ?1 bound to v, on a pooled connection. */
+/* pragma_int through cn's statement cache, for statements that run per request. */
+static int conn_int(struct conn *cn, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = conn_prepare(cn, sql, &st);
+
+	return rc != 0 ? rc : int_row(cn, st, sql, out);
+}
+
 static int pragma_int_bound(struct conn *cn, const char *sql, int64_t v, int64_t *out)
 {
 	sqlite3_stmt *st;
@@ -2188,7 +2197,7 @@ static int tail_start(struct ctx *c, struct conn *r)
 {
 	struct tail_index *t = &c->tail;
 	int64_t last = 0;
-	int rc = pragma_int(r->db, "SELECT coalesce(max(seq), 0) FROM events", &last);
+	int rc = conn_int(r, "SELECT coalesce(max(seq), 0) FROM events", &last);
 
 	if (rc == 0 && last > t->known) {
 		int64_t lo = t->pruned < t->ipruned ? t->pruned : t->ipruned;
@@ -4051,7 +4060,7 @@ static int sqlite_last_seq(void *vctx, uint64_t *seq)
 
 	if (rc != 0)
 		return rc;
-	rc = pragma_int(r->db, "SELECT coalesce(max(seq), 0) FROM events", &v);
+	rc = conn_int(r, "SELECT coalesce(max(seq), 0) FROM events", &v);
 	reader_put(c, r);
 	*seq = (uint64_t)v;
 	return rc;
