@@ -289,21 +289,41 @@ int dlog_buf_addc(struct dlog_buf *b, char c)
 	return dlog_buf_add(b, &c, 1);
 }
 
+/* Formats into the room the buffer has; only what does not fit is formatted twice. */
 int dlog_buf_vprintf(struct dlog_buf *b, const char *fmt, va_list ap)
 {
+	size_t room = b->data != NULL && b->cap > b->len ? b->cap - b->len : 0;
 	va_list ap2;
 
 	va_copy(ap2, ap);
-	int n = vsnprintf(NULL, 0, fmt, ap2);
+	int n = vsnprintf(room > 0 ? b->data + b->len : NULL, room, fmt, ap2);
 	va_end(ap2);
-	if (n < 0)
-		return DLOG_EINVAL;
-	int rc = dlog_buf_reserve(b, (size_t)n);
-	if (rc != 0)
-		return rc;
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	if (n < 0 || (size_t)n >= room) {
+		if (room > 0)
+			b->data[b->len] = '\0'; /* the part that was written is not content */
+		if (n < 0)
+			return DLOG_EINVAL;
+		int rc = dlog_buf_reserve(b, (size_t)n);
+		if (rc != 0)
+			return rc;
+		vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	}
+	/* in place: cap never exceeds max + 1, so what fit is within max */
 	b->len += (size_t)n;
 	return 0;
+}
+
+int dlog_buf_add_i64(struct dlog_buf *b, int64_t v)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	return dlog_buf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 int dlog_buf_printf(struct dlog_buf *b, const char *fmt, ...)

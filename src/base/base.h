@@ -75,6 +75,8 @@ int dlog_buf_reserve(struct dlog_buf *b, size_t n);
 int dlog_buf_add(struct dlog_buf *b, const void *p, size_t n);
 int dlog_buf_adds(struct dlog_buf *b, const char *s);
 int dlog_buf_addc(struct dlog_buf *b, char c);
+/* v in decimal, as "%lld" would write it. */
+int dlog_buf_add_i64(struct dlog_buf *b, int64_t v);
 int dlog_buf_printf(struct dlog_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int dlog_buf_vprintf(struct dlog_buf *b, const char *fmt, va_list ap);
 /* Hand the memory to the caller (who frees it with free()); the buffer is left empty.

@@ -3553,8 +3553,12 @@ static int cand_json(const int64_t *ids, size_t n, struct dlog_buf *json)
 
 	dlog_buf_reset(json);
 	rc = dlog_buf_addc(json, '[');
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = dlog_buf_printf(json, i == 0 ? "%lld" : ",%lld", (long long)ids[i]);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (i > 0)
+			rc = dlog_buf_addc(json, ',');
+		if (rc == 0)
+			rc = dlog_buf_add_i64(json, ids[i]);
+	}
 	if (rc == 0)
 		rc = dlog_buf_addc(json, ']');
 	return rc;

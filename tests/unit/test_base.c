@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,6 +183,31 @@ static void test_buf_basic(void **state)
 	assert_int_equal(dlog_buf_printf(&b, "-%d-%s", 42, "x"), 0);
 	assert_int_equal(b.len, 9);
 	assert_string_equal(b.data, "abcd-42-x");
+	/* past the room it has (the buffer grows) and past max (unchanged) */
+	assert_int_equal(dlog_buf_printf(&b, "%300s|", "y"), 0);
+	assert_int_equal(b.len, 310);
+	assert_string_equal(b.data + 308, "y|");
+	assert_int_equal(dlog_buf_printf(&b, "%700s", "z"), DLOG_ETOOBIG);
+	assert_int_equal(b.len, 310);
+	assert_int_equal(strlen(b.data), 310);
+	assert_int_equal(dlog_buf_printf(&b, "%689s", "w"), 0);
+	assert_int_equal(b.len, 999);
+	assert_int_equal(dlog_buf_printf(&b, "%s", "ab"), DLOG_ETOOBIG);
+	assert_int_equal(strlen(b.data), 999);
+	assert_int_equal(dlog_buf_printf(&b, "%s", "a"), 0);
+	assert_int_equal(b.len, 1000);
+	dlog_buf_reset(&b);
+	{
+		static const int64_t v[] = {0, 7, -5, 1234567890123, INT64_MAX, INT64_MIN};
+		char want[32];
+
+		for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+			dlog_buf_reset(&b);
+			assert_int_equal(dlog_buf_add_i64(&b, v[i]), 0);
+			snprintf(want, sizeof(want), "%lld", (long long)v[i]);
+			assert_string_equal(b.data, want);
+		}
+	}
 	dlog_buf_reset(&b);
 	assert_int_equal(b.len, 0);
 	assert_string_equal(b.data, "");
