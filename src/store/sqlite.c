@@ -184,9 +184,10 @@ static const char *const migrations[] = {
 	" ('events', 'events_code', '1000000 100000 3000'),"
 	" ('events', 'events_camp', '100000 10000 500');"
 	"ANALYZE sqlite_schema;",
-	/* 10: the device directory holds the indexed events only (index_step folds the others
-	 * in), where appends had kept it current. The events the merger had not indexed yet are
-	 * in it already: they are indexed here, so that no step folds them in twice. */
+	/* 10: the device directory and the campaign counters hold the indexed events only
+	 * (index_step counts the others in), where appends had kept them current. The events the
+	 * merger had not indexed yet are in them already: they are indexed here, so that no step
+	 * counts them twice. */
 	"UPDATE events SET m = 1 WHERE seq > coalesce((SELECT value FROM meta"
 	" WHERE key = 'indexed_seq'), 0);"
 	"INSERT OR REPLACE INTO meta VALUES('indexed_seq', max("
@@ -1461,7 +1462,7 @@ static void fold_free(struct dev_fold *f)
 
 /* What the directory takes from one event; camp 0: none. */
 struct dir_event {
-	int64_t dev, seq, code, camp;
+	int64_t account, dev, seq, code, camp;
 	dlog_time ts;
 	int mtype, state; /* state: the lifecycle state it moves the device to, 0 for none */
 };
@@ -1585,9 +1586,9 @@ static int bump_camp_devices(struct conn *cn, int64_t account_id, int64_t camp, 
 
 /* Campaign counters: one more event for the code; and when this is now the device's latest
  * event in the campaign, its device moves from the old code's count to this one's. */
-static int update_campaign(struct conn *cn, int64_t account_id, int64_t dev,
-			   const struct dlog_event *e, int64_t seq, int64_t code, int64_t camp)
+static int update_campaign(struct conn *cn, const struct dir_event *e)
 {
+	int64_t account_id = e->account, dev = e->dev, seq = e->seq, code = e->code, camp = e->camp;
 	sqlite3_stmt *st;
 	int64_t old_code = 0;
 	bool found = false, newer = true;
@@ -1602,8 +1603,8 @@ static int update_campaign(struct conn *cn, int64_t account_id, int64_t dev,
 	sqlite3_bind_int64(st, 1, account_id);
 	sqlite3_bind_int64(st, 2, camp);
 	sqlite3_bind_int64(st, 3, code);
-	sqlite3_bind_int(st, 4, (int)e->mtype);
-	sqlite3_bind_int64(st, 5, e->date_time);
+	sqlite3_bind_int(st, 4, e->mtype);
+	sqlite3_bind_int64(st, 5, e->ts);
 	rc = step_done(cn, st, "campaign counter");
 	if (rc == 0)
 		rc = conn_prepare(cn,
@@ -1617,7 +1618,7 @@ static int update_campaign(struct conn *cn, int64_t account_id, int64_t dev,
 	sqlite3_bind_int64(st, 3, dev);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		found = true;
-		newer = e->date_time >= sqlite3_column_int64(st, 0);
+		newer = e->ts >= sqlite3_column_int64(st, 0);
 		old_code = sqlite3_column_int64(st, 1);
 	}
 	stmt_done(st);
@@ -1630,10 +1631,10 @@ static int update_campaign(struct conn *cn, int64_t account_id, int64_t dev,
 	sqlite3_bind_int64(st, 1, account_id);
 	sqlite3_bind_int64(st, 2, camp);
 	sqlite3_bind_int64(st, 3, dev);
-	sqlite3_bind_int64(st, 4, e->date_time);
+	sqlite3_bind_int64(st, 4, e->ts);
 	sqlite3_bind_int64(st, 5, seq);
 	sqlite3_bind_int64(st, 6, code);
-	sqlite3_bind_int(st, 7, (int)e->mtype);
+	sqlite3_bind_int(st, 7, e->mtype);
 	rc = step_done(cn, st, "campaign device");
 	if (rc == 0 && found && old_code != code)
 		rc = bump_camp_devices(cn, account_id, camp, old_code, -1);
@@ -1746,13 +1747,13 @@ static int insert_event(struct ctx *c, int64_t account_id, const struct dlog_eve
 	if (rc == 0)
 		rc = note_attrs(c, account_id, code, (int)e->mtype, cat, descr);
 	if (rc == 0 && c->inline_index) {
-		struct dir_event d = {dev, (int64_t)res->id.seq, code, camp, e->date_time,
+		struct dir_event d = {account_id, dev, (int64_t)res->id.seq, code, camp, e->date_time,
 				      (int)e->mtype, (int)dlog_device_state_of(e->event_type)};
 
 		fold_event(&c->fold, &d);
+		if (camp != 0)
+			rc = update_campaign(cn, &d);
 	}
-	if (rc == 0 && e->campaign_id != NULL)
-		rc = update_campaign(cn, account_id, dev, e, (int64_t)res->id.seq, code, camp);
 	if (rc == 0) {
 		struct tlog t = {dev, account_id, code, camp};
 
@@ -2508,7 +2509,7 @@ static int state_codes(struct conn *cn, int64_t ids[3], int states[3])
 	return rc;
 }
 
-#define DIR_EVENT_COLUMNS "seq, dev, ts, code, mtype, coalesce(camp, 0)"
+#define DIR_EVENT_COLUMNS "seq, dev, ts, code, mtype, coalesce(camp, 0), account_id"
 
 /* st's row of DIR_EVENT_COLUMNS; ids and states from state_codes. */
 static void dir_event_row(sqlite3_stmt *st, const int64_t ids[3], const int states[3],
@@ -2517,14 +2518,16 @@ static void dir_event_row(sqlite3_stmt *st, const int64_t ids[3], const int stat
 	*e = (struct dir_event){
 		.seq = sqlite3_column_int64(st, 0), .dev = sqlite3_column_int64(st, 1),
 		.ts = sqlite3_column_int64(st, 2), .code = sqlite3_column_int64(st, 3),
-		.mtype = sqlite3_column_int(st, 4), .camp = sqlite3_column_int64(st, 5)};
+		.mtype = sqlite3_column_int(st, 4), .camp = sqlite3_column_int64(st, 5),
+		.account = sqlite3_column_int64(st, 6)};
 	for (int i = 0; i < 3; i++)
 		if (ids[i] != 0 && e->code == ids[i])
 			e->state = states[i];
 }
 
-/* The events (lo, hi] into the device directory, read from the log in id order and folded
- * DLOG_SQLITE_INDEX_EVENTS at a time: one UPDATE per device per fold, in device order. */
+/* The events (lo, hi] into the device directory and the campaign counters, read from the log
+ * in id order; the directory's changes folded DLOG_SQLITE_INDEX_EVENTS at a time: one UPDATE
+ * per device per fold, in device order. */
 static int dir_fold(struct ctx *c, int64_t lo, int64_t hi)
 {
 	int64_t ids[3];
@@ -2548,9 +2551,13 @@ static int dir_fold(struct ctx *c, int64_t lo, int64_t hi)
 
 			dir_event_row(st, ids, states, &e);
 			fold_event(&c->fold, &e);
+			if (e.camp != 0 && (rc = update_campaign(&c->w, &e)) != 0)
+				break;
 		}
 		sqlite3_reset(st);
-		rc = rc == SQLITE_DONE ? fold_flush(&c->w, &c->fold) : fail(rc, c->w.db, "directory fold");
+		rc = rc == SQLITE_DONE ? fold_flush(&c->w, &c->fold)
+		     : rc > 0	      ? fail(rc, c->w.db, "directory fold")
+				      : rc;
 		lo = to;
 	}
 	if (rc == 0)
@@ -4252,10 +4259,10 @@ static int count_gen(struct conn *r, struct sqlgen *g, int64_t *total)
 	return int_row(r, st, "count", total);
 }
 
-/* The directory holds the indexed events (index_step; a bulk group's inline): a device read
- * first indexes what is pending, so that it sees every event acknowledged before it, by this
- * process or another. */
-static int directory_current(struct ctx *c)
+/* The directory and the campaign counters hold the indexed events (index_step; a bulk group's
+ * inline): a read that needs them whole first indexes what is pending, so that it sees every
+ * event acknowledged before it, by this process or another. */
+static int counters_current(struct ctx *c)
 {
 	struct conn *r;
 	int64_t indexed = 0, last = 0;
@@ -4278,7 +4285,7 @@ static int sqlite_device_query(void *vctx, int64_t account_id, const char *group
 	struct conn *r;
 	struct sqlgen g;
 	int64_t group = 0;
-	int rc = directory_current(c);
+	int rc = counters_current(c);
 
 	if (rc == 0)
 		rc = reader_get(c, &r);
@@ -4647,8 +4654,10 @@ static int sqlite_campaign_stats(void *vctx, int64_t account_id, const char *cam
 	struct conn *r;
 	sqlite3_stmt *st;
 	int rows = 0;
-	int rc = reader_get(c, &r);
+	int rc = counters_current(c);
 
+	if (rc == 0)
+		rc = reader_get(c, &r);
 	if (rc != 0)
 		return rc;
 	rc = conn_prepare(r,

@@ -3468,6 +3468,7 @@ static void sql_exec(struct fixture *f, const char *sql)
 }
 
 #define DIR_EVENTS "SELECT sum(n0 + n1 + n2 + n3) FROM devices"
+#define CAMP_EVENTS "SELECT coalesce(sum(events), 0) FROM camp_codes"
 
 /* The devices of the model's account, listed by the store (a page of 16 at most), are the
  * model's. */
@@ -3499,11 +3500,11 @@ static void check_listed(struct fixture *f, int64_t account)
 	}
 }
 
-/* SQLite: small groups leave the device directory to the index step. Reading a device adds
- * its unindexed events to its row, writing nothing; listing devices (whose filters and order
- * need the rows) indexes what is pending first; retention folds in what it is about to
- * remove; a store of schema 9, whose directory already held its unindexed events, does not
- * count them twice. */
+/* SQLite: small groups leave the device directory and the campaign counters to the index
+ * step. Reading a device adds its unindexed events to its row, writing nothing; listing
+ * devices (whose filters and order need the rows) and campaign statistics index what is
+ * pending first; retention folds in what it is about to remove; a store of schema 9, whose
+ * counters already held its unindexed events, does not count them twice. */
 static void test_directory_deferred(void **state)
 {
 	struct fixture *f = *state;
@@ -3518,6 +3519,7 @@ static void test_directory_deferred(void **state)
 	events = sql_int(db, "SELECT count(*) FROM events");
 	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), events);
 	assert_int_equal(sql_int(db, DIR_EVENTS), 0);
+	assert_int_equal(sql_int(db, CAMP_EVENTS), 0);
 	check_directory(f, f->acc1);
 	check_directory(f, f->acc2);
 	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), events);
@@ -3526,6 +3528,20 @@ static void test_directory_deferred(void **state)
 	assert_int_equal(sql_int(db, DIR_EVENTS), events);
 	check_listed(f, f->acc2);
 	check_directory(f, f->acc1);
+	check_campaigns(f);
+	/* campaign statistics index what is pending too */
+	for (size_t k = 0;; k++) {
+		assert_true(k < nmodel);
+		if (model[k].camp != NULL) {
+			model[nmodel++] = model[k];
+			break;
+		}
+	}
+	append_model(f, nmodel - 1, nmodel, 1);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), 1);
+	check_campaigns(f);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), 0);
+	events++;
 	sqlite3_close(db);
 
 	/* schema 9 with five events the merger had not indexed, already in the directory */
@@ -3537,6 +3553,7 @@ static void test_directory_deferred(void **state)
 	open_store(f);
 	check_directory(f, f->acc1);
 	check_directory(f, f->acc2);
+	check_campaigns(f);
 
 	/* retention removes every event, three of them not folded in yet: the directory keeps
 	 * each device's lifetime, all of it */
@@ -3552,6 +3569,7 @@ static void test_directory_deferred(void **state)
 	sqlite3_close(db);
 	check_directory(f, f->acc1);
 	check_directory(f, f->acc2);
+	check_campaigns(f);
 	dlog_store_set_merge_events(merge_default);
 }
 
