@@ -391,6 +391,7 @@ struct ctx {
 	int64_t indexed_seq;            /* as the last index step saw it; index_lock */
 	pthread_mutex_t index_lock;     /* one index step at a time (index_pending) */
 	bool inline_index; /* wlock: the open group's events go into the indexes as appended */
+	int64_t caught_up; /* wlock: the open group indexed the events before it up to here */
 };
 
 static __thread char errmsg[512];
@@ -403,6 +404,7 @@ static int64_t merge_events = DLOG_SQLITE_MERGE_EVENTS; /* __atomic builtins */
 static void *merge_main(void *arg);
 static int tail_add(struct ctx *c, const struct tlog *e, int64_t seq);
 static void tail_undo(struct ctx *c, int64_t seq0);
+static void tail_iprune(struct tail_index *t, int64_t hi);
 static int tail_load(struct ctx *c);
 static void tail_free(struct tail_index *t);
 
@@ -1982,6 +1984,9 @@ static void tail_group(struct ctx *c, bool after_commit)
 	pthread_mutex_lock(&c->tail.lock);
 	if (after_commit && (int64_t)c->next_seq - 1 > c->tail.known)
 		c->tail.known = (int64_t)c->next_seq - 1;
+	if (after_commit && c->caught_up > c->tail.ipruned)
+		tail_iprune(&c->tail, c->caught_up);
+	c->caught_up = 0;
 	c->tail.nlog = 0;
 	pthread_mutex_unlock(&c->tail.lock);
 }
@@ -2708,10 +2713,13 @@ void dlog_store_set_merge_events(int64_t n)
 /* Group commit: every request in one transaction, each inside its own savepoint so a failing
  * request is undone alone; one durable COMMIT for all. */
 /* wlock held, in the group's transaction: whether its events go into the indexes as they are
- * appended. A group of at least DLOG_SQLITE_INLINE_INDEX events (bulk requests) does when
+ * appended. A group of at least DLOG_SQLITE_INLINE_INDEX events (bulk requests) does once
  * every event before it is indexed: its index entries go in at each key's end in runs, as an
- * index step's would, and its rows are written once. Smaller groups (single events, whose
- * entries would each be a leaf of its own) and any group behind a backlog go to the tail. */
+ * index step's would, and its rows are written once. The events that smaller groups left
+ * unindexed before it (at most DLOG_SQLITE_INDEX_MAX) it indexes first, in its transaction,
+ * with an index step: bulk groups behind a backlog went to the tail too, and while steps
+ * indexed more slowly than bulk requests appended, the tail only grew. Smaller groups
+ * (single events, whose entries would each be a leaf of its own) go to the tail. */
 static int inline_decide(struct ctx *c, struct dlog_append_req **reqs, size_t n)
 {
 	int64_t events = 0, indexed = 0, last = 0;
@@ -2725,6 +2733,13 @@ static int inline_decide(struct ctx *c, struct dlog_append_req **reqs, size_t n)
 	rc = meta_get(&c->w, "indexed_seq", &indexed);
 	if (rc == 0)
 		rc = meta_get(&c->w, "last_seq", &last);
+	if (rc == 0 && indexed != last && last - indexed <= DLOG_SQLITE_INDEX_MAX) {
+		struct index_range r = {0};
+
+		rc = index_step(c, &r);
+		if (rc == 0)
+			c->caught_up = indexed = r.hi;
+	}
 	c->inline_index = rc == 0 && indexed == last;
 	return rc;
 }

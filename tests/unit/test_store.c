@@ -3427,8 +3427,8 @@ static int64_t total_of(struct fixture *f, const char *filters)
 	return total;
 }
 
-/* A bulk group goes into the indexes as it is appended when nothing waits for an index step;
- * small groups, and bulk ones behind them, go to the tail; pages see them all either way. */
+/* A bulk group goes into the indexes as it is appended; small groups go to the tail, and a
+ * bulk group behind them indexes them first; pages and the directory see them all. */
 static void test_inline_index(void **state)
 {
 	struct fixture *f = *state;
@@ -3445,8 +3445,13 @@ static void test_inline_index(void **state)
 			 sql_int(db, "SELECT value FROM meta WHERE key = 'last_seq'"));
 	append_many(f, f->acc1, 3);
 	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), 3);
+	assert_int_equal(sql_int(db, "SELECT sum(n0 + n1 + n2 + n3) FROM devices"), n);
+	/* a bulk group behind them indexes them first, then itself as it appends */
 	append_many(f, f->acc1, (size_t)n);
-	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), 3 + n);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM events WHERE NOT m"), 0);
+	assert_int_equal(sql_int(db, "SELECT value FROM meta WHERE key = 'indexed_seq'"),
+			 sql_int(db, "SELECT value FROM meta WHERE key = 'last_seq'"));
+	assert_int_equal(sql_int(db, "SELECT sum(n0 + n1 + n2 + n3) FROM devices"), 2 * n + 3);
 	sqlite3_close(db);
 	/* codes[1] is every fourth event's, and the second of the three */
 	assert_int_equal(rows_and_total(f->s, f->acc1, "event_type=SYS_106"), n / 2 + 1);
