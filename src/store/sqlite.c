@@ -606,7 +606,6 @@ static int pragma_int(sqlite3 *db, const char *sql, int64_t *out)
 	return rc;
 }
 
-/* One integer from sql with ?1 bound to v, on a pooled connection. */
 /* pragma_int through cn's statement cache, for statements that run per request. */
 static int conn_int(struct conn *cn, const char *sql, int64_t *out)
 {
@@ -616,6 +615,7 @@ static int conn_int(struct conn *cn, const char *sql, int64_t *out)
 	return rc != 0 ? rc : int_row(cn, st, sql, out);
 }
 
+/* One integer from sql with ?1 bound to v, on a pooled connection. */
 static int pragma_int_bound(struct conn *cn, const char *sql, int64_t v, int64_t *out)
 {
 	sqlite3_stmt *st;
@@ -2574,8 +2574,8 @@ struct index_range {
 	int64_t lo, hi, last; /* indexed_seq before and after the step; last_seq */
 };
 
-/* The events past indexed_seq (at most DLOG_SQLITE_INDEX_MAX) into the partial indexes and
- * the device directory, and indexed_seq moved past them. Their rows are rewritten with m = 1,
+/* The events past indexed_seq (at most DLOG_SQLITE_INDEX_MAX) into the partial indexes, the
+ * device directory and the campaign counters, and indexed_seq moved past them. Their rows are rewritten with m = 1,
  * in id order, and their index entries go in at each account's, event type's and campaign's
  * end of the indexes: a few leaves per key, where appends wrote one leaf per event ("SQLite:
  * the index tail"); each device's row is written once for all its events of the step. */
