@@ -4364,17 +4364,21 @@ static int device_now(struct ctx *c, struct conn *r, int64_t account_id, const c
 			.camp_ts = sqlite3_column_int64(st, 9)};
 		for (int k = 0; k < 4; k++)
 			d.n[k] = sqlite3_column_int64(st, 10 + k);
-		rc = state_codes(r, ids, states);
 	}
 	if (rc == 0)
 		rc = conn_prepare(r, "SELECT " DIR_EVENT_COLUMNS " FROM events WHERE seq > coalesce("
 				     "(SELECT value FROM meta WHERE key = 'indexed_seq'), 0)"
 				     " AND dev = ?1 AND NOT m ORDER BY seq", &ev);
 	if (rc == 0) {
+		bool coded = false; /* the state codes are looked up for a pending event only */
+
 		sqlite3_bind_int64(ev, 1, d.dev);
 		while ((rc = sqlite3_step(ev)) == SQLITE_ROW) {
 			struct dir_event e;
 
+			if (!coded && (rc = state_codes(r, ids, states)) != 0)
+				break;
+			coded = true;
 			dir_event_row(ev, ids, states, &e);
 			delta_add(&d, &e);
 		}

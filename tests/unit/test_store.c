@@ -2380,6 +2380,14 @@ static void check_campaigns(struct fixture *f)
 	}
 }
 
+/* Both accounts' device directories and every campaign's statistics are the model's. */
+static void check_counters(struct fixture *f)
+{
+	check_directory(f, f->acc1);
+	check_directory(f, f->acc2);
+	check_campaigns(f);
+}
+
 static struct mev camp_event(int64_t account, const char *dev, const char *code,
 			     enum dlog_mtype mtype, dlog_time ts, const char *idem)
 {
@@ -2498,9 +2506,7 @@ static void test_migration_backfill(void **state)
 	f->s = NULL;
 	downgrade_to_v1(f);
 	open_store(f);
-	check_directory(f, f->acc1);
-	check_directory(f, f->acc2);
-	check_campaigns(f);
+	check_counters(f);
 	/* SQLite: the event types' combinations are folded in (a rare category is found) */
 	check_all_ways(f, "event_type_category=FAIL_STORAGE", DLOG_DIALECT_EVENTS);
 	check_all_ways(f, "description=Lifecycle&event_type_category=INFO_REGISTRATION",
@@ -2637,9 +2643,7 @@ static void test_submit(void **state)
 	/* what committed is exactly the model: events, directory, campaign counters */
 	check_walk(f, f->acc1, "", DLOG_DIALECT_EVENTS, 1000, "ASC");
 	check_walk(f, f->acc2, "", DLOG_DIALECT_EVENTS, 3, "DESC");
-	check_directory(f, f->acc1);
-	check_directory(f, f->acc2);
-	check_campaigns(f);
+	check_counters(f);
 	/* the failed request's new device never came to be */
 	assert_int_equal(dlog_store_device_get(f->s, f->acc1, "dev-new", dev_cb, &dp),
 			 DLOG_ENOTFOUND);
@@ -3292,6 +3296,23 @@ static void check_device_filters(struct fixture *f)
 	check_filters(f, filters, sizeof(filters) / sizeof(filters[0]));
 }
 
+/* Retention takes the first 40 events' commits; then (more) twenty more events; then a reopen
+ * reads the tail back: check after each. */
+static void expire_and_reopen(struct fixture *f, void (*check)(struct fixture *f), bool more)
+{
+	expire_before_40(f);
+	check(f);
+	if (more) {
+		append_twenty_more(f);
+		check(f);
+	}
+	dlog_store_set_merge_events(merge_default);
+	dlog_store_close(f->s);
+	f->s = NULL;
+	open_store(f);
+	check(f);
+}
+
 static void test_blocks_merge(void **state)
 {
 	struct fixture *f = *state;
@@ -3313,17 +3334,8 @@ static void test_blocks_merge(void **state)
 	store__sqlite_set_cand_max(3);
 	check_device_filters(f);
 	store__sqlite_set_cand_max(DLOG_SQLITE_CAND_MAX);
-	/* retention: the first 40 events' commits go, from the blocks too */
-	expire_before_40(f);
-	check_device_filters(f);
-	/* more events, merged with the rest; then a reopen reads the tail back */
-	append_twenty_more(f);
-	check_device_filters(f);
-	dlog_store_set_merge_events(merge_default);
-	dlog_store_close(f->s);
-	f->s = NULL;
-	open_store(f);
-	check_device_filters(f);
+	/* retention (from the blocks too), more events merged with the rest, a reopen */
+	expire_and_reopen(f, check_device_filters, true);
 }
 
 /* ---- tests: the index tail (SQLite) ---- */
@@ -3381,15 +3393,8 @@ static void test_index_tail(void **state)
 	check_index_filters(f);
 	store__sqlite_set_cand_max(DLOG_SQLITE_CAND_MAX);
 	store__sqlite_set_tail_dense(4);
-	/* retention: the first 40 events' commits go */
-	expire_before_40(f);
-	check_index_filters(f);
-	/* a reopen reads the tail back from indexed_seq on */
-	dlog_store_set_merge_events(merge_default);
-	dlog_store_close(f->s);
-	f->s = NULL;
-	open_store(f);
-	check_index_filters(f);
+	/* retention; a reopen reads the tail back from indexed_seq on */
+	expire_and_reopen(f, check_index_filters, false);
 }
 
 /* n events of account, their event types in turn from codes[] */
@@ -3556,9 +3561,7 @@ static void test_directory_deferred(void **state)
 		    " UPDATE meta SET value = value - 5 WHERE key = 'indexed_seq';"
 		    " PRAGMA user_version = 9;");
 	open_store(f);
-	check_directory(f, f->acc1);
-	check_directory(f, f->acc2);
-	check_campaigns(f);
+	check_counters(f);
 
 	/* retention removes every event, three of them not folded in yet: the directory keeps
 	 * each device's lifetime, all of it */
@@ -3572,9 +3575,7 @@ static void test_directory_deferred(void **state)
 	assert_int_equal(sql_int(db, "SELECT count(*) FROM events"), 0);
 	assert_int_equal(sql_int(db, DIR_EVENTS), events + 3);
 	sqlite3_close(db);
-	check_directory(f, f->acc1);
-	check_directory(f, f->acc2);
-	check_campaigns(f);
+	check_counters(f);
 	dlog_store_set_merge_events(merge_default);
 }
 
