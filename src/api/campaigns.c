@@ -1,9 +1,10 @@
 /* /v3/update-campaigns/{campaign_id}/statistics...: how a campaign went, from the events whose
  * data.campaign_id names it.
  *
- * Answered from counters the store maintains with every append, not from a scan. Two counts
- * per code: "count" is devices (each device counted once, under the code of its latest event in
- * the campaign: where it stands now), "events_count" is events (every event of the code). */
+ * Answered from counters the store maintains from its event log (as of every acknowledged
+ * event), not from a scan. Two counts per code: "count" is devices (each device counted once,
+ * under the code of its latest event in the campaign: where it stands now), "events_count" is
+ * events (every event of the code). */
 #include "api/api.h"
 
 #include <stdio.h>

@@ -152,7 +152,8 @@ int dlog_store_summary(struct dlog_store *s, int64_t account_id, const struct dl
 		       int64_t utc_offset_us, dlog_day_cb day_cb, dlog_code_count_cb code_cb,
 		       int top_n, void *arg);
 
-/* ---- the device directory, kept up to date in every append transaction ---- */
+/* ---- the device directory, as of every acknowledged event (PostgreSQL: kept in the append
+ * transaction; SQLite: counted in by the index step, the rest added at read) ---- */
 
 enum dlog_device_state {
 	DLOG_STATE_UNENROLLED = 0, /* no lifecycle event yet */
